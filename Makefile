@@ -1,0 +1,47 @@
+# tsd: `make run` trains a tiny model end to end on CPU; `make test` checks everything.
+# Every target first makes sure Go and the libtorch-compatible gotch copy exist (deploy/).
+
+SHELL := /bin/bash
+GO := $(shell deploy/ensure-go.sh)
+GOBIN := $(CURDIR)/bin
+STATICCHECK_VERSION := v0.8.2
+PROTOC_GEN_GO_VERSION := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+# OpenBLAS reads its thread count once, at load; keep it equal to torch's (tsd also sets both).
+export OPENBLAS_NUM_THREADS ?= $(shell nproc)
+# Pure-Go packages run under the race detector too.
+RACE_PKGS := ./tokenizer/... ./countdown/... ./mcts/...
+
+.PHONY: all gotch build test vet lint proto clean
+
+all: build
+
+gotch:
+	@deploy/gotch/setup.sh
+
+build: gotch
+	$(GO) build -o bin/tsd ./cmd/tsd
+
+vet: gotch
+	$(GO) vet ./...
+
+lint: gotch
+	@test -x $(GOBIN)/staticcheck-$(STATICCHECK_VERSION) || \
+		(GOBIN=$(GOBIN)/.tools $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) && \
+		mv $(GOBIN)/.tools/staticcheck $(GOBIN)/staticcheck-$(STATICCHECK_VERSION))
+	$(GOBIN)/staticcheck-$(STATICCHECK_VERSION) ./...
+
+test: vet lint
+	$(GO) test ./...
+	$(GO) test -race $(RACE_PKGS)
+
+proto:
+	@command -v protoc >/dev/null || (sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+		$$sudo apt-get update -qq && $$sudo apt-get install -y -qq protobuf-compiler)
+	GOBIN=$(GOBIN)/.tools $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	GOBIN=$(GOBIN)/.tools $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+	PATH=$(GOBIN)/.tools:$$PATH protoc -I proto --go_out=proto --go_opt=paths=source_relative \
+		--go-grpc_out=proto --go-grpc_opt=paths=source_relative proto/tsd/v1/*.proto
+
+clean:
+	rm -rf bin third_party

@@ -1,0 +1,45 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"runtime"
+
+	"github.com/spf13/cobra"
+
+	"tsd/torch"
+)
+
+func newDoctorCmd() *cobra.Command {
+	var asJSON bool
+	var threads int
+	cmd := &cobra.Command{
+		Use:   "doctor",
+		Short: "Print what libtorch this binary runs on: version, CUDA devices, threads, stubbed ops",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			if err := torch.SetThreads(threads); err != nil {
+				return err
+			}
+			info := torch.ReadInfo()
+			out := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(info)
+			}
+			fmt.Fprintf(out, "libtorch:     %s\n", info.Version)
+			fmt.Fprintf(out, "cuda:         %t (%d devices, cudnn %t)\n", info.CUDA, info.CUDADevices, info.CuDNN)
+			fmt.Fprintf(out, "threads:      %d (openblas %d)\n", info.Threads, info.OpenBLASThread)
+			fmt.Fprintf(out, "stubbed ops:  %d\n", info.StubbedOps)
+			fmt.Fprintf(out, "go:           %s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			fmt.Fprintf(out, "\n%s\n", info.Parallel)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().IntVar(&threads, "threads", torch.ThreadsFromEnv(runtime.NumCPU()), "libtorch threads")
+	return cmd
+}
