@@ -1,0 +1,220 @@
+package model
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+)
+
+// Config is a Hugging Face Qwen2 config.json. Keys this package does not use are kept in Extra and
+// written back unchanged, so a saved checkpoint stays loadable by transformers.
+type Config struct {
+	Architectures         []string `json:"architectures"`
+	ModelType             string   `json:"model_type"`
+	HiddenSize            int      `json:"hidden_size"`
+	IntermediateSize      int      `json:"intermediate_size"`
+	NumHiddenLayers       int      `json:"num_hidden_layers"`
+	NumAttentionHeads     int      `json:"num_attention_heads"`
+	NumKeyValueHeads      int      `json:"num_key_value_heads"`
+	VocabSize             int      `json:"vocab_size"`
+	RMSNormEps            float64  `json:"rms_norm_eps"`
+	RopeTheta             float64  `json:"rope_theta"`
+	HiddenAct             string   `json:"hidden_act"`
+	MaxPositionEmbeddings int      `json:"max_position_embeddings"`
+	TieWordEmbeddings     bool     `json:"tie_word_embeddings"`
+	TorchDtype            string   `json:"torch_dtype,omitempty"`
+	// ValueHidden is the width of the value head's hidden layers (tsd's own key; transformers keeps
+	// unknown keys as attributes and otherwise ignores them). 0 means 4·hidden_size, the source's.
+	ValueHidden int `json:"tsd_value_hidden,omitempty"`
+
+	Extra map[string]json.RawMessage `json:"-"`
+}
+
+// HeadDim is the width of one attention head.
+func (c Config) HeadDim() int { return c.HiddenSize / c.NumAttentionHeads }
+
+// ValueWidth is the value head's hidden width.
+func (c Config) ValueWidth() int {
+	if c.ValueHidden > 0 {
+		return c.ValueHidden
+	}
+	return 4 * c.HiddenSize
+}
+
+// Validate reports the first thing in c this implementation cannot run.
+func (c Config) Validate() error {
+	if c.ModelType != "qwen2" && !containsStr(c.Architectures, "Qwen2ForCausalLM") {
+		return fmt.Errorf("%w: architecture %v / model_type %q is not Qwen2ForCausalLM", ErrConfig, c.Architectures, c.ModelType)
+	}
+	checks := []struct {
+		ok   bool
+		what string
+	}{
+		{c.HiddenSize > 0, "hidden_size must be > 0"},
+		{c.IntermediateSize > 0, "intermediate_size must be > 0"},
+		{c.NumHiddenLayers > 0, "num_hidden_layers must be > 0"},
+		{c.NumAttentionHeads > 0 && c.HiddenSize%max(c.NumAttentionHeads, 1) == 0, "hidden_size must be a multiple of num_attention_heads"},
+		{c.NumKeyValueHeads > 0 && c.NumAttentionHeads%max(c.NumKeyValueHeads, 1) == 0, "num_attention_heads must be a multiple of num_key_value_heads"},
+		{c.HeadDim()%2 == 0, "head dim must be even (rotary embedding)"},
+		{c.VocabSize > 0, "vocab_size must be > 0"},
+		{c.RMSNormEps > 0, "rms_norm_eps must be > 0"},
+		{c.RopeTheta > 0, "rope_theta must be > 0"},
+		{c.HiddenAct == "" || c.HiddenAct == "silu", "hidden_act must be silu"},
+		{c.ValueHidden >= 0, "tsd_value_hidden must be >= 0"},
+	}
+	for _, ch := range checks {
+		if !ch.ok {
+			return fmt.Errorf("%w: %s", ErrConfig, ch.what)
+		}
+	}
+	if raw, ok := c.Extra["rope_scaling"]; ok && string(raw) != "null" {
+		return fmt.Errorf("%w: rope_scaling %s is not supported", ErrConfig, raw)
+	}
+	if raw, ok := c.Extra["use_sliding_window"]; ok && string(raw) == "true" {
+		return fmt.Errorf("%w: use_sliding_window is not supported", ErrConfig)
+	}
+	return nil
+}
+
+// UnmarshalJSON reads the known keys and keeps the rest in Extra.
+func (c *Config) UnmarshalJSON(b []byte) error {
+	type plain Config
+	var p plain
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(b, &all); err != nil {
+		return err
+	}
+	for _, k := range knownKeys() {
+		delete(all, k)
+	}
+	*c = Config(p)
+	c.Extra = all
+	return nil
+}
+
+// MarshalJSON writes the known keys and Extra, sorted, indented like transformers does.
+func (c Config) MarshalJSON() ([]byte, error) {
+	type plain Config
+	b, err := json.Marshal(plain(c))
+	if err != nil {
+		return nil, err
+	}
+	merged := map[string]json.RawMessage{}
+	if err := json.Unmarshal(b, &merged); err != nil {
+		return nil, err
+	}
+	for k, v := range c.Extra {
+		if _, known := merged[k]; !known {
+			merged[k] = v
+		}
+	}
+	keys := make([]string, 0, len(merged))
+	for k := range merged {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := []byte("{\n")
+	for i, k := range keys {
+		kb, _ := json.Marshal(k)
+		out = append(out, "  "...)
+		out = append(out, kb...)
+		out = append(out, ": "...)
+		out = append(out, merged[k]...)
+		if i < len(keys)-1 {
+			out = append(out, ',')
+		}
+		out = append(out, '\n')
+	}
+	return append(out, "}\n"...), nil
+}
+
+func knownKeys() []string {
+	return []string{"architectures", "model_type", "hidden_size", "intermediate_size", "num_hidden_layers",
+		"num_attention_heads", "num_key_value_heads", "vocab_size", "rms_norm_eps", "rope_theta", "hidden_act",
+		"max_position_embeddings", "tie_word_embeddings", "torch_dtype", "tsd_value_hidden"}
+}
+
+// ReadConfig reads dir/config.json and validates it.
+func ReadConfig(dir string) (Config, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return Config{}, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	var c Config
+	if err := json.Unmarshal(b, &c); err != nil {
+		return Config{}, fmt.Errorf("%w: %s: %v", ErrConfig, filepath.Join(dir, "config.json"), err)
+	}
+	return c, c.Validate()
+}
+
+// WriteConfig writes c as dir/config.json.
+func WriteConfig(dir string, c Config) error {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(dir, "config.json"), b)
+}
+
+// Preset returns a named config: "tiny" (a few hundred thousand parameters, for tests and the CPU
+// demo; vocab sized for the tiny tokenizer) or "qwen2.5-1.5b" (Qwen2.5-1.5B-Instruct's shape).
+func Preset(name string, vocab int) (Config, error) {
+	base := Config{
+		Architectures: []string{"Qwen2ForCausalLM"}, ModelType: "qwen2", HiddenAct: "silu",
+		RMSNormEps: 1e-6, RopeTheta: 1e6, TorchDtype: "float32",
+		Extra: map[string]json.RawMessage{"bos_token_id": json.RawMessage("null"), "use_sliding_window": json.RawMessage("false")},
+	}
+	switch name {
+	case "tiny":
+		base.HiddenSize, base.IntermediateSize = 128, 352
+		base.NumHiddenLayers, base.NumAttentionHeads, base.NumKeyValueHeads = 4, 4, 2
+		base.MaxPositionEmbeddings, base.TieWordEmbeddings = 2048, true
+	case "qwen2.5-1.5b":
+		base.HiddenSize, base.IntermediateSize = 1536, 8960
+		base.NumHiddenLayers, base.NumAttentionHeads, base.NumKeyValueHeads = 28, 12, 2
+		base.MaxPositionEmbeddings, base.TieWordEmbeddings = 32768, true
+		base.TorchDtype = "bfloat16"
+	default:
+		return Config{}, fmt.Errorf("%w: unknown preset %q (tiny, qwen2.5-1.5b)", ErrConfig, name)
+	}
+	if vocab <= 0 {
+		vocab = 151936
+	}
+	base.VocabSize = vocab
+	return base, base.Validate()
+}
+
+func containsStr(xs []string, s string) bool {
+	for _, x := range xs {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// writeFileAtomic writes via a temporary file and rename, so readers never see half a file.
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

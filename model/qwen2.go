@@ -1,0 +1,304 @@
+package model
+
+// The Qwen2 decoder (Hugging Face's Qwen2ForCausalLM) and the value head, in one file.
+//
+//	x₀ = E[ids]                                              (B, S, H)
+//	for each layer:  h = x + Attn(RMSNorm(x));  x = h + MLP(RMSNorm(h))
+//	logits = RMSNorm(x) · Wₗₘᵀ                                (B, S, V)   (Wₗₘ = E when tied)
+//	value  = tanh(W₃ ReLU(W₂ ReLU(W₁ RMSNorm(x) + b₁) + b₂) + b₃)   (B, S)
+//
+// RMSNorm(x) = w ⊙ x / sqrt(mean(x²) + ε), computed in f32. Attention: q/k/v projections with bias,
+// o without; rotary position embedding, rotate-half form (Su et al., arXiv 2104.09864); grouped-query
+// attention (Ainslie et al., arXiv 2305.13245), each kv head serving nh/nkv consecutive query heads;
+// softmax in f32. MLP: down(SiLU(gate(h)) ⊙ up(h)).
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/ts"
+)
+
+// Qwen2 is a policy language model with a value head. It owns its weight tensors: Close frees them.
+// Methods that run tensor ops must be called from a goroutine locked to its OS thread.
+type Qwen2 struct {
+	cfg    Config
+	dev    gotch.Device
+	dtype  gotch.DType // weights and activations: f32 on CPU, bf16 on CUDA
+	embed  *ts.Tensor  // (V, H)
+	layers []block
+	norm   *ts.Tensor // (H)
+	lmHead *ts.Tensor // (V, H); the same tensor as embed when tied
+	value  valueHead
+	rope   rope
+	consts consts
+	params []param // every weight, in checkpoint name order
+
+	freshValue bool // Load found no value head and initialised one
+}
+
+// block holds one decoder layer's weights.
+type block struct {
+	attnNorm, mlpNorm *ts.Tensor // (H)
+	q, k, v, o        *ts.Tensor // (nh·hd, H), (nkv·hd, H), (nkv·hd, H), (H, nh·hd)
+	qb, kb, vb        *ts.Tensor // (nh·hd), (nkv·hd), (nkv·hd)
+	gate, up, down    *ts.Tensor // (I, H), (I, H), (H, I)
+}
+
+// valueHead is the source's MLP H → F → H → 1 with ReLU and a tanh output in [−1, 1].
+type valueHead struct {
+	w1, b1, w2, b2, w3, b3 *ts.Tensor // (F, H), (F), (H, F), (H), (1, H), (1)
+}
+
+// param names one weight and where it lives in the struct.
+type param struct {
+	name  string
+	shape []int64
+	ptr   **ts.Tensor
+	kind  paramKind
+}
+
+type paramKind int
+
+const (
+	kindMatrix paramKind = iota // initialised N(0, 0.02)
+	kindBias                    // initialised 0
+	kindNorm                    // initialised 1
+)
+
+// consts are scalars used on every forward pass, made once (each libtorch scalar is a C allocation).
+type consts struct {
+	eps, attnScale *ts.Scalar
+}
+
+// newQwen2 lays out the parameter table for cfg; the tensors are filled by Load or Init.
+func newQwen2(cfg Config, dev gotch.Device, dtype gotch.DType) *Qwen2 {
+	m := &Qwen2{cfg: cfg, dev: dev, dtype: dtype, layers: make([]block, cfg.NumHiddenLayers)}
+	H, I, V := int64(cfg.HiddenSize), int64(cfg.IntermediateSize), int64(cfg.VocabSize)
+	hd := int64(cfg.HeadDim())
+	nh, nkv := int64(cfg.NumAttentionHeads), int64(cfg.NumKeyValueHeads)
+	F := int64(cfg.ValueWidth())
+	add := func(name string, kind paramKind, ptr **ts.Tensor, shape ...int64) {
+		m.params = append(m.params, param{name: name, shape: shape, ptr: ptr, kind: kind})
+	}
+	add("model.embed_tokens.weight", kindMatrix, &m.embed, V, H)
+	for i := range m.layers {
+		b, p := &m.layers[i], fmt.Sprintf("model.layers.%d.", i)
+		add(p+"input_layernorm.weight", kindNorm, &b.attnNorm, H)
+		add(p+"post_attention_layernorm.weight", kindNorm, &b.mlpNorm, H)
+		add(p+"self_attn.q_proj.weight", kindMatrix, &b.q, nh*hd, H)
+		add(p+"self_attn.q_proj.bias", kindBias, &b.qb, nh*hd)
+		add(p+"self_attn.k_proj.weight", kindMatrix, &b.k, nkv*hd, H)
+		add(p+"self_attn.k_proj.bias", kindBias, &b.kb, nkv*hd)
+		add(p+"self_attn.v_proj.weight", kindMatrix, &b.v, nkv*hd, H)
+		add(p+"self_attn.v_proj.bias", kindBias, &b.vb, nkv*hd)
+		add(p+"self_attn.o_proj.weight", kindMatrix, &b.o, H, nh*hd)
+		add(p+"mlp.gate_proj.weight", kindMatrix, &b.gate, I, H)
+		add(p+"mlp.up_proj.weight", kindMatrix, &b.up, I, H)
+		add(p+"mlp.down_proj.weight", kindMatrix, &b.down, H, I)
+	}
+	add("model.norm.weight", kindNorm, &m.norm, H)
+	if !cfg.TieWordEmbeddings {
+		add("lm_head.weight", kindMatrix, &m.lmHead, V, H)
+	}
+	add("value_head.fc1.weight", kindMatrix, &m.value.w1, F, H)
+	add("value_head.fc1.bias", kindBias, &m.value.b1, F)
+	add("value_head.fc2.weight", kindMatrix, &m.value.w2, H, F)
+	add("value_head.fc2.bias", kindBias, &m.value.b2, H)
+	add("value_head.out.weight", kindMatrix, &m.value.w3, 1, H)
+	add("value_head.out.bias", kindBias, &m.value.b3, 1)
+	m.rope = rope{theta: cfg.RopeTheta, headDim: hd}
+	m.consts = consts{eps: ts.FloatScalar(cfg.RMSNormEps), attnScale: ts.FloatScalar(1 / math.Sqrt(float64(hd)))}
+	return m
+}
+
+// valueHeadPrefix marks the tensors transformers does not know (it ignores them on load).
+const valueHeadPrefix = "value_head."
+
+// Config returns the model's configuration.
+func (m *Qwen2) Config() Config { return m.cfg }
+
+// Device returns where the weights live.
+func (m *Qwen2) Device() gotch.Device { return m.dev }
+
+// Close frees every weight. The model must not be used afterwards.
+func (m *Qwen2) Close() {
+	for _, p := range m.params {
+		if *p.ptr != nil {
+			(*p.ptr).MustDrop()
+			*p.ptr = nil
+		}
+	}
+	m.lmHead = nil
+	m.rope.close()
+	m.consts.eps.MustDrop()
+	m.consts.attnScale.MustDrop()
+}
+
+// forward runs the decoder over the new columns ids (B, S). pos (B, S) holds each token's position,
+// bias (B, 1, 1, S, T) the additive attention mask over all T = cached + S columns. When cache is not
+// nil, each layer's keys and values are appended to it. It returns the final normed hidden states
+// (B, S, H).
+func (m *Qwen2) forward(tp *tape, ids, pos, bias *ts.Tensor, cache *Cache) *ts.Tensor {
+	x := tp.t(ts.Embedding(m.embed, ids, -1, false, false)) // (B, S, H)
+	cos, sin := m.rope.at(tp, pos, m.dev, m.dtype)          // (B, 1, S, hd) each
+	for i := range m.layers {
+		b := &m.layers[i]
+		h := tp.t(x.Add(m.attention(tp, b, m.rmsNorm(tp, x, b.attnNorm), cos, sin, bias, cache, i), false))
+		x = tp.t(h.Add(m.mlp(tp, b, m.rmsNorm(tp, h, b.mlpNorm)), false))
+	}
+	return m.rmsNorm(tp, x, m.norm)
+}
+
+// rmsNorm is w ⊙ x / sqrt(mean(x²) + ε), with the statistics in f32 as Hugging Face computes them.
+func (m *Qwen2) rmsNorm(tp *tape, x, w *ts.Tensor) *ts.Tensor {
+	xf := m.toFloat(tp, x)
+	ms := tp.t(tp.t(xf.Square(false)).MeanDim([]int64{-1}, true, gotch.Float, false)) // (…, 1)
+	inv := tp.t(tp.t(ms.AddScalar(m.consts.eps, false)).Rsqrt(false))
+	y := m.toDType(tp, tp.t(xf.Mul(inv, false)))
+	return tp.t(y.Mul(w, false))
+}
+
+// attention is grouped-query causal self-attention over the new columns of x (B, S, H).
+func (m *Qwen2) attention(tp *tape, b *block, x, cos, sin, bias *ts.Tensor, cache *Cache, layer int) *ts.Tensor {
+	shape, _ := x.Size()
+	B, S := shape[0], shape[1]
+	nh, nkv, hd := int64(m.cfg.NumAttentionHeads), int64(m.cfg.NumKeyValueHeads), int64(m.cfg.HeadDim())
+	rep := nh / nkv
+	q := m.heads(tp, tp.t(ts.Linear(x, b.q, b.qb)), B, S, nh)  // (B, nh, S, hd)
+	k := m.heads(tp, tp.t(ts.Linear(x, b.k, b.kb)), B, S, nkv) // (B, nkv, S, hd)
+	v := m.heads(tp, tp.t(ts.Linear(x, b.v, b.vb)), B, S, nkv) // (B, nkv, S, hd)
+	q, k = applyRope(tp, q, cos, sin), applyRope(tp, k, cos, sin)
+	if cache != nil {
+		k, v = cache.append(tp, layer, k, v) // (B, nkv, T, hd)
+	}
+	T, _ := k.Size()
+	t := T[2]
+	// Each kv head serves rep consecutive query heads: fold them into the query length.
+	qg := tp.t(q.Reshape([]int64{B, nkv, rep * S, hd}, false))                      // (B, nkv, rep·S, hd)
+	qg = tp.t(qg.MulScalar(m.consts.attnScale, false))                              // q/√hd
+	scores := tp.t(qg.Matmul(tp.t(k.Transpose(-1, -2, false)), false))              // (B, nkv, rep·S, T)
+	scores = m.toFloat(tp, tp.t(scores.View([]int64{B, nkv, rep, S, t}, false)))    // (B, nkv, rep, S, T)
+	probs := tp.t(tp.t(scores.Add(bias, false)).Softmax(-1, gotch.Float, false))    // f32 softmax
+	probs = m.toDType(tp, tp.t(probs.View([]int64{B, nkv, rep * S, t}, false)))     // (B, nkv, rep·S, T)
+	out := tp.t(probs.Matmul(v, false))                                             // (B, nkv, rep·S, hd)
+	out = tp.t(tp.t(out.View([]int64{B, nh, S, hd}, false)).Transpose(1, 2, false)) // (B, S, nh, hd)
+	out = tp.t(out.Reshape([]int64{B, S, nh * hd}, false))                          // (B, S, H)
+	return tp.t(ts.Linear(out, b.o, ts.None))
+}
+
+// heads splits a projection (B, S, n·hd) into (B, n, S, hd).
+func (m *Qwen2) heads(tp *tape, x *ts.Tensor, B, S, n int64) *ts.Tensor {
+	x = tp.t(x.View([]int64{B, S, n, int64(m.cfg.HeadDim())}, false))
+	return tp.t(x.Transpose(1, 2, false))
+}
+
+// mlp is down(SiLU(gate(x)) ⊙ up(x)).
+func (m *Qwen2) mlp(tp *tape, b *block, x *ts.Tensor) *ts.Tensor {
+	g := tp.t(tp.t(ts.Linear(x, b.gate, ts.None)).Silu(false))
+	u := tp.t(ts.Linear(x, b.up, ts.None))
+	return tp.t(ts.Linear(tp.t(g.Mul(u, false)), b.down, ts.None))
+}
+
+// logits projects final hidden states (…, H) onto the vocabulary (…, V), in f32.
+func (m *Qwen2) logits(tp *tape, h *ts.Tensor) *ts.Tensor {
+	head := m.lmHead
+	if head == nil {
+		head = m.embed
+	}
+	return m.toFloat(tp, tp.t(ts.Linear(h, head, ts.None)))
+}
+
+// valueOf applies the value head to final hidden states (…, H), giving (…) in [−1, 1], in f32.
+func (m *Qwen2) valueOf(tp *tape, h *ts.Tensor) *ts.Tensor {
+	v := tp.t(tp.t(ts.Linear(h, m.value.w1, m.value.b1)).Relu(false))
+	v = tp.t(tp.t(ts.Linear(v, m.value.w2, m.value.b2)).Relu(false))
+	v = tp.t(tp.t(ts.Linear(v, m.value.w3, m.value.b3)).Tanh(false)) // (…, 1)
+	return m.toFloat(tp, tp.t(v.SqueezeDim(-1, false)))
+}
+
+func (m *Qwen2) toFloat(tp *tape, x *ts.Tensor) *ts.Tensor {
+	if x.DType() == gotch.Float {
+		return x
+	}
+	return tp.t(x.Totype(gotch.Float, false))
+}
+
+func (m *Qwen2) toDType(tp *tape, x *ts.Tensor) *ts.Tensor {
+	if x.DType() == m.dtype {
+		return x
+	}
+	return tp.t(x.Totype(m.dtype, false))
+}
+
+// rope holds cos and sin tables for rotary position embedding, grown on demand.
+//
+//	inv_freq_i = θ^(−2i/hd), i < hd/2;  angle(p, i) = p·inv_freq_(i mod hd/2);  table (P, hd)
+type rope struct {
+	theta    float64
+	headDim  int64
+	cos, sin *ts.Tensor // (P, hd) f32 on the model's device
+	size     int64
+}
+
+// at gathers the tables at positions pos (B, S), giving (B, 1, S, hd) each in dtype.
+func (r *rope) at(tp *tape, pos *ts.Tensor, dev gotch.Device, dtype gotch.DType) (*ts.Tensor, *ts.Tensor) {
+	maxPos := tp.t(pos.Max(false))
+	need := int64s(maxPos)[0] + 1
+	if need > r.size {
+		r.grow(need, dev)
+	}
+	shape, _ := pos.Size()
+	flat := tp.t(pos.Reshape([]int64{-1}, false))
+	gather := func(table *ts.Tensor) *ts.Tensor {
+		x := tp.t(table.IndexSelect(0, flat, false))
+		x = tp.t(x.View([]int64{shape[0], 1, shape[1], r.headDim}, false))
+		if dtype != gotch.Float {
+			x = tp.t(x.Totype(dtype, false))
+		}
+		return x
+	}
+	return gather(r.cos), gather(r.sin)
+}
+
+// grow recomputes the tables for at least need positions, in float64 on the host (more accurate
+// than f32 angles for large positions), doubling to amortise.
+func (r *rope) grow(need int64, dev gotch.Device) {
+	size := max(need, 2*r.size, 256)
+	hd, half := r.headDim, r.headDim/2
+	cos := make([]float32, size*hd)
+	sin := make([]float32, size*hd)
+	for p := int64(0); p < size; p++ {
+		for i := int64(0); i < half; i++ {
+			angle := float64(p) * math.Pow(r.theta, -2*float64(i)/float64(hd))
+			c, s := float32(math.Cos(angle)), float32(math.Sin(angle))
+			cos[p*hd+i], cos[p*hd+i+half] = c, c
+			sin[p*hd+i], sin[p*hd+i+half] = s, s
+		}
+	}
+	r.close()
+	var tp tape
+	r.cos = tp.detach(fromFloat32(&tp, cos, []int64{size, hd}, dev))
+	r.sin = tp.detach(fromFloat32(&tp, sin, []int64{size, hd}, dev))
+	tp.free()
+	r.size = size
+}
+
+func (r *rope) close() {
+	if r.cos != nil {
+		r.cos.MustDrop()
+		r.sin.MustDrop()
+		r.cos, r.sin, r.size = nil, nil, 0
+	}
+}
+
+// applyRope rotates x (B, n, S, hd): x·cos + rotate_half(x)·sin, rotate_half(x) = [−x₂, x₁].
+func applyRope(tp *tape, x, cos, sin *ts.Tensor) *ts.Tensor {
+	shape, _ := x.Size()
+	half := shape[3] / 2
+	x1 := tp.t(x.Narrow(-1, 0, half, false))
+	x2 := tp.t(x.Narrow(-1, half, half, false))
+	rot := tp.t(ts.Cat([]*ts.Tensor{tp.t(x2.Neg(false)), x1}, -1))
+	return tp.t(tp.t(x.Mul(cos, false)).Add(tp.t(rot.Mul(sin, false)), false))
+}
