@@ -41,7 +41,7 @@ func ignorable(name string, cfg Config) bool {
 
 // Load reads a Hugging Face model directory: config.json and model.safetensors, or shards listed in
 // model.safetensors.index.json. A missing value head is created fresh (FreshValueHead reports it).
-func Load(dir string, opts Options) (m *Qwen2, err error) {
+func Load(dir string, opts Options) (_ *Qwen2, err error) {
 	cfg, err := ReadConfig(dir)
 	if err != nil {
 		return nil, err
@@ -59,7 +59,7 @@ func Load(dir string, opts Options) (m *Qwen2, err error) {
 			where[name] = f
 		}
 	}
-	m = newQwen2(cfg, opts.Device, opts.dtype())
+	m := newQwen2(cfg, opts.Device, opts.dtype())
 	defer func() {
 		if err != nil {
 			m.Close()
@@ -81,7 +81,10 @@ func Load(dir string, opts Options) (m *Qwen2, err error) {
 			return nil, err
 		}
 	}
-	return m, m.finish(opts)
+	if err := m.finish(opts); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // checkNames reports the first missing, misshaped or unknown tensor.

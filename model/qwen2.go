@@ -154,7 +154,7 @@ func (m *Qwen2) forward(tp *tape, ids, pos, bias *ts.Tensor, cache *Cache) *ts.T
 // rmsNorm is w ⊙ x / sqrt(mean(x²) + ε), with the statistics in f32 as Hugging Face computes them.
 func (m *Qwen2) rmsNorm(tp *tape, x, w *ts.Tensor) *ts.Tensor {
 	xf := m.toFloat(tp, x)
-	ms := tp.t(tp.t(xf.Square(false)).MeanDim([]int64{-1}, true, gotch.Float, false)) // (…, 1)
+	ms := tp.t(tp.t(xf.Square(false)).MeanDim([]int64{-1}, true, m.acc(), false)) // (…, 1)
 	inv := tp.t(tp.t(ms.AddScalar(m.consts.eps, false)).Rsqrt(false))
 	y := m.toDType(tp, tp.t(xf.Mul(inv, false)))
 	return tp.t(y.Mul(w, false))
@@ -180,7 +180,7 @@ func (m *Qwen2) attention(tp *tape, b *block, x, cos, sin, bias *ts.Tensor, cach
 	qg = tp.t(qg.MulScalar(m.consts.attnScale, false))                              // q/√hd
 	scores := tp.t(qg.Matmul(tp.t(k.Transpose(-1, -2, false)), false))              // (B, nkv, rep·S, T)
 	scores = m.toFloat(tp, tp.t(scores.View([]int64{B, nkv, rep, S, t}, false)))    // (B, nkv, rep, S, T)
-	probs := tp.t(tp.t(scores.Add(bias, false)).Softmax(-1, gotch.Float, false))    // f32 softmax
+	probs := tp.t(tp.t(scores.Add(bias, false)).Softmax(-1, m.acc(), false))        // f32 softmax
 	probs = m.toDType(tp, tp.t(probs.View([]int64{B, nkv, rep * S, t}, false)))     // (B, nkv, rep·S, T)
 	out := tp.t(probs.Matmul(v, false))                                             // (B, nkv, rep·S, hd)
 	out = tp.t(tp.t(out.View([]int64{B, nh, S, hd}, false)).Transpose(1, 2, false)) // (B, S, nh, hd)
@@ -218,11 +218,19 @@ func (m *Qwen2) valueOf(tp *tape, h *ts.Tensor) *ts.Tensor {
 	return m.toFloat(tp, tp.t(v.SqueezeDim(-1, false)))
 }
 
+// acc is the dtype of norms, softmaxes and outputs: f32, or f64 for a float64 model (gradient checks).
+func (m *Qwen2) acc() gotch.DType {
+	if m.dtype == gotch.Double {
+		return gotch.Double
+	}
+	return gotch.Float
+}
+
 func (m *Qwen2) toFloat(tp *tape, x *ts.Tensor) *ts.Tensor {
-	if x.DType() == gotch.Float {
+	if x.DType() == m.acc() {
 		return x
 	}
-	return tp.t(x.Totype(gotch.Float, false))
+	return tp.t(x.Totype(m.acc(), false))
 }
 
 func (m *Qwen2) toDType(tp *tape, x *ts.Tensor) *ts.Tensor {

@@ -172,14 +172,14 @@ func (g *generation) sample() ([]int32, []float32) {
 	var tp tape
 	defer tp.free()
 	logits := g.cache.last // (B, V)
-	logp := tp.t(logits.LogSoftmax(-1, gotch.Float, false))
+	logp := tp.t(logits.LogSoftmax(-1, g.m.acc(), false))
 	var next *ts.Tensor
 	if g.opts.Temperature == 0 {
 		next = tp.t(logits.Argmax([]int64{-1}, true, false)) // (B, 1)
 	} else {
 		z := tp.t(logits.DivScalar(tp.scalar(g.opts.Temperature), false))
 		z = filterTopK(&tp, z, g.opts.TopK)
-		z = filterTopP(&tp, z, g.opts.TopP)
+		z = filterTopP(&tp, z, g.opts.TopP, g.m.acc())
 		u := tp.t(tp.t(z.RandLike(false)).ClampMin(tp.scalar(1e-20), false))
 		gumbel := tp.t(tp.t(tp.t(u.Log(false)).Neg(false)).Log(false)) // log(−log U) = −G
 		next = tp.t(tp.t(z.Sub(gumbel, false)).Argmax([]int64{-1}, true, false))
@@ -205,13 +205,13 @@ func filterTopK(tp *tape, z *ts.Tensor, k int) *ts.Tensor {
 }
 
 // filterTopP keeps the smallest set of most likely tokens whose probability reaches p.
-func filterTopP(tp *tape, z *ts.Tensor, p float64) *ts.Tensor {
+func filterTopP(tp *tape, z *ts.Tensor, p float64, acc gotch.DType) *ts.Tensor {
 	if p <= 0 || p >= 1 {
 		return z
 	}
 	sorted, idx := tp.t2(z.Sort(-1, true, false))
-	probs := tp.t(sorted.Softmax(-1, gotch.Float, false))
-	before := tp.t(tp.t(probs.Cumsum(-1, gotch.Float, false)).Sub(probs, false)) // mass strictly before each token
+	probs := tp.t(sorted.Softmax(-1, acc, false))
+	before := tp.t(tp.t(probs.Cumsum(-1, acc, false)).Sub(probs, false)) // mass strictly before each token
 	drop := tp.t(before.Gt(tp.scalar(p), false))
 	sorted = tp.t(sorted.MaskedFill(drop, tp.scalar(math.Inf(-1)), false))
 	return tp.t(tp.t(z.EmptyLike(false)).Scatter(-1, idx, sorted, false))

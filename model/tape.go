@@ -137,7 +137,7 @@ func float32s(x *ts.Tensor) []float32 {
 	if x.DType() != gotch.Float {
 		c = tp.t(x.Totype(gotch.Float, false))
 	}
-	if dev, _ := c.Device(); dev != gotch.CPU {
+	if dev, _ := c.Device(); dev.IsCuda() {
 		c = tp.t(c.To(gotch.CPU, false))
 	}
 	c = tp.t(c.Contiguous(false))
@@ -151,7 +151,7 @@ func int64s(x *ts.Tensor) []int64 {
 	var tp tape
 	defer tp.free()
 	c := x
-	if dev, _ := c.Device(); dev != gotch.CPU {
+	if dev, _ := c.Device(); dev.IsCuda() {
 		c = tp.t(c.To(gotch.CPU, false))
 	}
 	c = tp.t(c.Contiguous(false))

@@ -86,3 +86,27 @@ func rssBytes(t *testing.T) int64 {
 	}
 	return pages * int64(os.Getpagesize())
 }
+
+// TestGradModeRestores: unpatched, GradSetEnabled read a 4-byte C int as an 8-byte Go int and
+// reported garbage as the previous state, so restoring grad mode after a no-grad region failed.
+func TestGradModeRestores(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	for _, want := range []bool{true, false, true} {
+		if _, err := ts.GradSetEnabled(want); err != nil {
+			t.Fatal(err)
+		}
+		got, err := ts.GradSetEnabled(want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Fatalf("grad mode set to %t reads back as %t", want, got)
+		}
+	}
+	x := ts.MustZeros([]int64{2}, gotch.Float, gotch.CPU)
+	defer x.MustDrop()
+	if dev := x.MustDevice(); dev.IsCuda() || dev.Name != "CPU" {
+		t.Fatalf("a CPU tensor reports device %v", dev)
+	}
+}

@@ -10,9 +10,10 @@
 //  2. Generated atg_* wrappers that the installed libtorch cannot compile are found by compiling
 //     torch_api.cpp with -fsyntax-only and reading the errors; their bodies are replaced by code that
 //     sets gotch's last error, so Go gets an error and never a crash. Repeat until it compiles.
-//  3. Three defects of gotch's Go code: output-handle buffers from C.malloc(0) (never freed; ops with
-//     more than one output wrote past them), in-place ops that overwrote the tensor's handle and
-//     leaked the old one, and Float64Values leaking its converted copy.
+//  3. Defects of gotch's Go code: output-handle buffers from C.malloc(0) (never freed; ops with more
+//     than one output wrote past them), in-place ops that overwrote the tensor's handle and leaked the
+//     old one, Float64Values leaking its converted copy, and C ints read as Go ints (8 bytes from a
+//     4-byte value) in GradSetEnabled, a tensor's device and the CUDA device count.
 //  4. Small additions: the libtorch version and parallel info for `tsd doctor`, and Go wrappers for
 //     at_manual_seed / at_set_num_threads, which torch_api.cpp has but gotch does not wrap.
 //  5. Tensors no longer carry a 100 KB Go allocation whose only purpose was to make the GC run
@@ -146,6 +147,12 @@ var goFixes = []goFix{
 	{"ts/tensor-generated.go", "ts.ctensor = *ptr", "ts.swapCtensor(*ptr)", 200},
 	// Float64Values: drop the converted copy, which otherwise pins a loss's whole autograd graph.
 	{"ts/tensor.go", "// float64Ts.MustDrop()", "float64Ts.MustDrop()", 1},
+	// C ints read as 8-byte Go ints pick up 4 bytes of garbage: GradSetEnabled's "previous state"
+	// and a tensor's device were wrong, so restoring grad mode after a no-grad region failed.
+	{"libtch/tensor.go", "return *(*int)(unsafe.Pointer(&cint))", "return int(cint)", 1},
+	{"libtch/tensor.go", "return *(*int)(unsafe.Pointer(&cretVal))", "return int(cretVal)", 1},
+	{"libtch/device.go", "import (\n\t\"unsafe\"\n)\n", "", 1},
+	{"libtch/device.go", "return *(*int)(unsafe.Pointer(&t))", "return int(t)", 1},
 	// No 100 KB Go allocation per tensor.
 	{"ts/tensor.go", "x.d = new(bigStruct)", "", 1},
 }
