@@ -12,8 +12,10 @@ type GenConfig struct {
 	Count int
 	// Numbers is how many input numbers a problem has, 1..MaxNumbers.
 	Numbers int
-	// Min and Max bound every input number, inclusive (0 ≤ Min ≤ Max ≤ MaxValue); numbers are
-	// drawn uniformly and may repeat.
+	// Min and Max bound every input number, inclusive (0 ≤ Min ≤ Max); numbers are drawn
+	// uniformly and may repeat. Max must keep 2^(Numbers−1)·(Max+1)^Numbers below 2^63, which
+	// bounds every numerator and denominator the search meets, so it never leaves int64 (for
+	// three numbers Max ≤ 1321121, four 32766, six 811).
 	Min, Max int
 	// MinOps and MaxOps bound the difficulty, 0 ≤ MinOps ≤ MaxOps < Numbers. A target of
 	// difficulty 0 is one of the inputs; 1 is one operation away (3+4), and so on.
@@ -21,10 +23,6 @@ type GenConfig struct {
 	// MaxTarget bounds the target, 1..MaxTarget.
 	MaxTarget int
 }
-
-// MaxValue bounds GenConfig.Max. Number sets whose search overflows int64 are redrawn, so large
-// values with many numbers may exhaust the draws.
-const MaxValue = 1_000_000
 
 // maxDraws is how many number sets Generate tries per problem before giving up on the config.
 const maxDraws = 1000
@@ -49,8 +47,10 @@ func (c GenConfig) Validate() error {
 		return fmt.Errorf("%w: count %d is negative", ErrConfig, c.Count)
 	case c.Numbers < 1 || c.Numbers > MaxNumbers:
 		return fmt.Errorf("%w: numbers %d not in 1..%d", ErrConfig, c.Numbers, MaxNumbers)
-	case c.Min < 0 || c.Min > c.Max || c.Max > MaxValue:
-		return fmt.Errorf("%w: number range %d..%d not within 0..%d", ErrConfig, c.Min, c.Max, MaxValue)
+	case c.Min < 0 || c.Min > c.Max:
+		return fmt.Errorf("%w: number range %d..%d", ErrConfig, c.Min, c.Max)
+	case !fitsInt64(c.Numbers, c.Max):
+		return fmt.Errorf("%w: %d numbers up to %d could overflow the exact search", ErrConfig, c.Numbers, c.Max)
 	case c.MinOps < 0 || c.MinOps > c.MaxOps || c.MaxOps >= c.Numbers:
 		return fmt.Errorf("%w: operations %d..%d not within 0..%d (numbers - 1)", ErrConfig, c.MinOps, c.MaxOps, c.Numbers-1)
 	case c.MaxTarget < 1:
@@ -84,10 +84,7 @@ func generateOne(cfg GenConfig, rng *rand.Rand) (Problem, error) {
 		for i := range nums {
 			nums[i] = cfg.Min + rng.IntN(cfg.Max-cfg.Min+1)
 		}
-		byOps, exact := targetsByOps(nums, cfg.MaxOps, cfg.MaxTarget)
-		if !exact {
-			continue
-		}
+		byOps := targetsByOps(nums, cfg.MaxOps, cfg.MaxTarget)
 		var levels [][]int64
 		for _, ts := range byOps[cfg.MinOps:] {
 			if len(ts) > 0 {
@@ -100,17 +97,17 @@ func generateOne(cfg GenConfig, rng *rand.Rand) (Problem, error) {
 		ts := levels[rng.IntN(len(levels))]
 		return Problem{Input: nums, Target: int(ts[rng.IntN(len(ts))])}, nil
 	}
-	return Problem{}, fmt.Errorf("%w: %d draws of %d numbers in %d..%d had no target in 1..%d needing %d..%d operations (or overflowed int64)",
+	return Problem{}, fmt.Errorf("%w: %d draws of %d numbers in %d..%d had no target in 1..%d needing %d..%d operations",
 		ErrExhausted, maxDraws, cfg.Numbers, cfg.Min, cfg.Max, cfg.MaxTarget, cfg.MinOps, cfg.MaxOps)
 }
 
 // targetsByOps lists, for k = 0..maxOps, the integer targets in 1..maxTarget whose fewest
-// operations is exactly k, in a deterministic order. exact is false if some expression overflowed
-// int64, in which case a target's difficulty might be lower than listed.
-func targetsByOps(nums []int, maxOps, maxTarget int) (byOps [][]int64, exact bool) {
+// operations is exactly k, in a deterministic order. The numbers must pass fitsInt64: a dropped
+// overflowing expression could make a target look harder than it is.
+func targetsByOps(nums []int, maxOps, maxTarget int) [][]int64 {
 	t := newTable(nums)
 	seen := make(map[int64]bool)
-	byOps = make([][]int64, maxOps+1)
+	byOps := make([][]int64, maxOps+1)
 	for k := 0; k <= maxOps; k++ {
 		for _, m := range t.levels[k] {
 			t.fill(m)
@@ -124,5 +121,23 @@ func targetsByOps(nums []int, maxOps, maxTarget int) (byOps [][]int64, exact boo
 			}
 		}
 	}
-	return byOps, !t.overflow
+	if t.overflow {
+		panic(fmt.Sprintf("countdown: search over %v overflowed despite the int64 bound", nums))
+	}
+	return byOps
+}
+
+// fitsInt64 reports whether 2^(n−1)·(max+1)^n < 2^63. By induction over an expression's tree,
+// that bounds every numerator, denominator and cross product the search forms from n numbers of
+// at most max: a leaf x is x/1 with both parts ≤ x+1, and combining parts bounded by B1 and B2
+// gives parts and products bounded by 2·B1·B2 (the 2 from a sum of two cross products).
+func fitsInt64(n, max int) bool {
+	b := int64(1) << (n - 1)
+	for range n {
+		var ok bool
+		if b, ok = mul64(b, int64(max)+1); !ok {
+			return false
+		}
+	}
+	return true
 }
