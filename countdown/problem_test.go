@@ -104,3 +104,16 @@ func TestWriteReadRoundTrip(t *testing.T) {
 		t.Errorf("Read(Write(ps)) = %v, %v", got, err)
 	}
 }
+
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
+
+func TestWriteReportsErrors(t *testing.T) {
+	if err := Write(failingWriter{}, []Problem{{Input: []int{1}, Target: 1}}); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Errorf("Write to a failing writer = %v", err)
+	}
+	if err := GradeJSONL(strings.NewReader(`{"input":[1],"target":1,"completion":""}`), failingWriter{}); err == nil {
+		t.Error("GradeJSONL to a failing writer succeeded")
+	}
+}
