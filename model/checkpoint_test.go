@@ -110,9 +110,9 @@ func TestLoadErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	cases := []struct {
-		name  string
+		name   string
 		break_ func(t *testing.T, dir string)
-		want  []string
+		want   []string
 	}{
 		{"truncated", func(t *testing.T, dir string) {
 			p := filepath.Join(dir, "model.safetensors")
@@ -123,10 +123,14 @@ func TestLoadErrors(t *testing.T) {
 			rewrite(t, dir, func(w map[string]*ts.Tensor) { delete(w, "model.layers.1.mlp.up_proj.weight") })
 		}, []string{"model.layers.1.mlp.up_proj.weight", "missing"}},
 		{"extra tensor", func(t *testing.T, dir string) {
-			rewrite(t, dir, func(w map[string]*ts.Tensor) { w["model.layers.7.mlp.up_proj.weight"] = ts.MustZeros([]int64{2}, gotch.Float, gotch.CPU) })
+			rewrite(t, dir, func(w map[string]*ts.Tensor) {
+				w["model.layers.7.mlp.up_proj.weight"] = ts.MustZeros([]int64{2}, gotch.Float, gotch.CPU)
+			})
 		}, []string{"model.layers.7.mlp.up_proj.weight", "not part"}},
 		{"misshaped", func(t *testing.T, dir string) {
-			rewrite(t, dir, func(w map[string]*ts.Tensor) { w["model.norm.weight"] = ts.MustZeros([]int64{31}, gotch.Float, gotch.CPU) })
+			rewrite(t, dir, func(w map[string]*ts.Tensor) {
+				w["model.norm.weight"] = ts.MustZeros([]int64{31}, gotch.Float, gotch.CPU)
+			})
 		}, []string{"model.norm.weight", "[31]", "[32]"}},
 		{"unknown architecture", func(t *testing.T, dir string) {
 			editConfig(t, dir, func(c map[string]any) { c["model_type"] = "llama"; c["architectures"] = []string{"LlamaForCausalLM"} })

@@ -2,8 +2,8 @@ package model
 
 import (
 	"math"
-	"sort"
 	"runtime"
+	"sort"
 	"strings"
 	"testing"
 

@@ -15,7 +15,7 @@ import (
 func TestRoundTrip(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	a := []float32{1, 2, 3, 4, 5, 6} // (2, 3)
+	a := []float32{1, 2, 3, 4, 5, 6}    // (2, 3)
 	b := []float32{7, 8, 9, 10, 11, 12} // (3, 2)
 	at := mustTensor(t, a, 2, 3).MustSetRequiresGrad(true, true)
 	bt := mustTensor(t, b, 3, 2).MustSetRequiresGrad(true, true)
