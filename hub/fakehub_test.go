@@ -37,6 +37,7 @@ type fakeHub struct {
 	corrupt     map[string]bool  // the CDN serves a flipped byte under the true sha256
 	ignoreRange bool             // the CDN always answers 200 with the whole file
 	failHeads   int              // this many HEADs get a 503 first
+	cdnDelay    time.Duration    // the CDN waits this long before answering, so downloads overlap
 
 	mu   sync.Mutex
 	hits []hit
@@ -207,6 +208,7 @@ func (h *fakeHub) serveFile(w http.ResponseWriter, r *http.Request, name string)
 
 func (h *fakeHub) serveCDN(w http.ResponseWriter, r *http.Request) {
 	h.record("cdn", r)
+	time.Sleep(h.cdnDelay)
 	name := r.URL.Query().Get("file")
 	f, ok := h.files[name]
 	if !ok || r.URL.Path != "/lfs/"+f.sha {

@@ -5,7 +5,9 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -537,4 +539,84 @@ func TestOptionsFromEnvironment(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestResolveTwoProcesses runs the test binary twice at once as child processes resolving into
+// one cache: the flock must make them share the download, not corrupt it.
+func TestResolveTwoProcesses(t *testing.T) {
+	if os.Getenv("HUB_TEST_CHILD_ENDPOINT") != "" {
+		return // the child's own run of this test
+	}
+	h := newFakeHub(t)
+	h.cdnDelay = 500 * time.Millisecond
+	cache := t.TempDir()
+	var cmds []*exec.Cmd
+	for range 2 {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestChildResolve$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "HUB_TEST_CHILD_ENDPOINT="+h.hub.URL, "HF_HUB_CACHE="+cache)
+		cmds = append(cmds, cmd)
+	}
+	outs := make([][]byte, len(cmds))
+	errs := make([]error, len(cmds))
+	var wg sync.WaitGroup
+	for i, cmd := range cmds {
+		wg.Go(func() { outs[i], errs[i] = cmd.CombinedOutput() })
+	}
+	wg.Wait()
+	for i := range cmds {
+		if errs[i] != nil || !strings.Contains(string(outs[i]), "resolved ") {
+			t.Fatalf("child %d: %v\n%s", i, errs[i], outs[i])
+		}
+	}
+	checkSnapshot(t, h, filepath.Join(cache, "models--tiny-org--qwen2-tiny", "snapshots", testCommit),
+		"config.json", "generation_config.json", "model.safetensors", "tokenizer.json")
+	cdnGets := 0
+	for _, r := range h.requests() {
+		if r.server == "cdn" {
+			cdnGets++
+		}
+	}
+	if cdnGets != 1 {
+		t.Errorf("weights fetched %d times by two processes, want once", cdnGets)
+	}
+}
+
+// TestChildResolve is TestResolveTwoProcesses's child; alone it does nothing.
+func TestChildResolve(t *testing.T) {
+	endpoint := os.Getenv("HUB_TEST_CHILD_ENDPOINT")
+	if endpoint == "" {
+		t.Skip("child of TestResolveTwoProcesses")
+	}
+	dir, err := Resolve(context.Background(), "tiny-org/qwen2-tiny", Options{Endpoint: endpoint, RetryDelay: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Println("resolved", dir)
+}
+
+// FuzzReadShards checks that every shard name read from an index is a plain file name, so a
+// hostile index cannot steer a download outside the snapshot.
+func FuzzReadShards(f *testing.F) {
+	f.Add([]byte(`{"weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}`))
+	f.Add([]byte(`{"weight_map": {"a": "../x"}}`))
+	f.Add([]byte(`{"weight_map": {}}`))
+	f.Add([]byte(`[1, 2]`))
+	path := filepath.Join(f.TempDir(), indexFile)
+	f.Fuzz(func(t *testing.T, index []byte) {
+		if err := os.WriteFile(path, index, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		shards, err := readShards(path)
+		if err != nil {
+			return
+		}
+		if len(shards) == 0 || !slices.IsSorted(shards) || len(slices.Compact(slices.Clone(shards))) != len(shards) {
+			t.Errorf("shards %q: want a sorted, non-empty set", shards)
+		}
+		for _, s := range shards {
+			if s != filepath.Base(s) || strings.HasPrefix(s, ".") || strings.ContainsAny(s, `/\`) {
+				t.Errorf("unsafe shard name %q accepted", s)
+			}
+		}
+	})
 }
