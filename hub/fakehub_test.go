@@ -77,8 +77,11 @@ func newFakeHub(t testing.TB) *fakeHub {
 		cutAfter: map[string]int64{}, stallAfter: map[string]int64{}, corrupt: map[string]bool{},
 		cut: map[string]bool{},
 	}
-	h.hub = httptest.NewServer(http.HandlerFunc(h.serveHub))
-	h.cdn = httptest.NewServer(http.HandlerFunc(h.serveCDN))
+	// Both assigned before either serves, the CDN started first: the hub's handler reads its URL.
+	h.hub = httptest.NewUnstartedServer(http.HandlerFunc(h.serveHub))
+	h.cdn = httptest.NewUnstartedServer(http.HandlerFunc(h.serveCDN))
+	h.cdn.Start()
+	h.hub.Start()
 	t.Cleanup(h.cdn.Close)
 	t.Cleanup(h.hub.Close)
 	return h
@@ -141,7 +144,9 @@ func (h *fakeHub) record(server string, r *http.Request) {
 	h.hits = append(h.hits, hit{server, r.Method, r.URL.EscapedPath(), r.Header.Get("Authorization"), r.Header.Get("Range")})
 }
 
-// requests returns the hits so far and forgets them.
+// requests returns the hits so far and forgets them. Taking h.mu also publishes the test's
+// changes to h's settings to the handlers, which take h.mu first (in record): requests from
+// another process carry no happens-before edge of their own.
 func (h *fakeHub) requests() []hit {
 	h.mu.Lock()
 	defer h.mu.Unlock()

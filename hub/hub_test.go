@@ -549,6 +549,7 @@ func TestResolveTwoProcesses(t *testing.T) {
 	}
 	h := newFakeHub(t)
 	h.cdnDelay = 500 * time.Millisecond
+	h.requests() // publishes cdnDelay to the handlers
 	cache := t.TempDir()
 	var cmds []*exec.Cmd
 	for range 2 {
