@@ -62,6 +62,10 @@ func (t *BPE) normalize(s string) string {
 	if !t.nfc {
 		return s
 	}
+	return nfc(s)
+}
+
+func nfc(s string) string {
 	for i := 0; i < len(s); i++ {
 		if s[i] >= utf8.RuneSelf {
 			return norm.NFC.String(s)

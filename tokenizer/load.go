@@ -310,7 +310,7 @@ func (t *BPE) readAdded(list []addedJSON) error {
 		}
 		t.addedByContent[tok.content] = id
 	}
-	t.rawAdded = newAddedMatcher(raw, func(s string) string { return s })
+	t.rawAdded = newAddedMatcher(raw, identity)
 	t.normAdded = newAddedMatcher(normalized, t.normalize)
 	return nil
 }
