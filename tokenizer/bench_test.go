@@ -119,3 +119,26 @@ func BenchmarkDecode(b *testing.B) {
 	}
 	b.ReportMetric(float64(tokens)*float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
 }
+
+// BenchmarkEncodeDiverse encodes the 4,061 fixture strings (many scripts, emoji, odd spacing)
+// with the word cache emptied before every pass: a floor for text that rarely repeats.
+func BenchmarkEncodeDiverse(b *testing.B) {
+	tok := qwen(b)
+	var texts []string
+	size, tokens := 0, 0
+	for _, file := range []string{"golden.jsonl", "fuzz.jsonl"} {
+		for _, c := range readFixture(b, qwenDir+"/"+file) {
+			texts = append(texts, c.Text)
+			size += len(c.Text)
+			tokens += len(c.IDs)
+		}
+	}
+	b.SetBytes(int64(size))
+	for b.Loop() {
+		tok.cache = newWordCache()
+		for _, s := range texts {
+			tok.Encode(s)
+		}
+	}
+	b.ReportMetric(float64(tokens)*float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
+}

@@ -27,7 +27,7 @@ type cacheShard struct {
 func newWordCache() *wordCache {
 	c := &wordCache{}
 	for i := range c.shards {
-		c.shards[i].m = make(map[string][]int32, cacheShardSize)
+		c.shards[i].m = make(map[string][]int32)
 	}
 	return c
 }

@@ -1,8 +1,11 @@
 package tokenizer
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -129,37 +132,42 @@ func (r *jsonReader) integer() (int64, error) {
 
 // str reads a JSON string. Lone UTF-16 surrogates become U+FFFD, as encoding/json does.
 func (r *jsonReader) str() (string, error) {
+	b, err := r.strBytes()
+	return string(b), err
+}
+
+// strBytes is str without the copy: a string without escapes is returned as a slice of the input.
+func (r *jsonReader) strBytes() ([]byte, error) {
 	if err := r.expect('"'); err != nil {
-		return "", err
+		return nil, err
 	}
 	start := r.i
 	for r.i < len(r.b) {
 		switch c := r.b[r.i]; {
 		case c == '"':
-			s := string(r.b[start:r.i])
 			r.i++
-			return s, nil
+			return r.b[start : r.i-1], nil
 		case c == '\\':
 			return r.escapedStr(start)
 		case c < 0x20:
-			return "", r.errorf("control character in a string")
+			return nil, r.errorf("control character in a string")
 		}
 		r.i++
 	}
-	return "", r.errorf("unterminated string")
+	return nil, r.errorf("unterminated string")
 }
 
 // escapedStr finishes a string that has escapes; the plain bytes since start are kept.
-func (r *jsonReader) escapedStr(start int) (string, error) {
+func (r *jsonReader) escapedStr(start int) ([]byte, error) {
 	out := append([]byte(nil), r.b[start:r.i]...)
 	for r.i < len(r.b) {
 		c := r.b[r.i]
 		switch {
 		case c == '"':
 			r.i++
-			return string(out), nil
+			return out, nil
 		case c < 0x20:
-			return "", r.errorf("control character in a string")
+			return nil, r.errorf("control character in a string")
 		case c != '\\':
 			out = append(out, c)
 			r.i++
@@ -186,14 +194,14 @@ func (r *jsonReader) escapedStr(start int) (string, error) {
 		case 'u':
 			u, err := r.unicodeEscape()
 			if err != nil {
-				return "", err
+				return nil, err
 			}
 			out = utf8.AppendRune(out, u)
 		default:
-			return "", r.errorf("bad escape \\%c", esc)
+			return nil, r.errorf("bad escape \\%c", esc)
 		}
 	}
-	return "", r.errorf("unterminated string")
+	return nil, r.errorf("unterminated string")
 }
 
 // unicodeEscape reads the hex digits after \u, joining a surrogate pair.
@@ -257,16 +265,17 @@ func forEachVocab(raw []byte, fn func(tok string, id int64) error) error {
 
 // forEachMerge calls fn for each pair of a BPE model's "merges" array, which comes in two
 // formats: ["a b", ...] (older files) and [["a", "b"], ...] (newer ones, which allow spaces).
-func forEachMerge(raw []byte, fn func(a, b string) error) error {
+// a and b may alias the input and are valid only during the call.
+func forEachMerge(raw []byte, fn func(a, b []byte) error) error {
 	r := &jsonReader{b: raw}
 	err := r.array(func() error {
 		r.skipSpace()
 		if r.i < len(r.b) && r.b[r.i] == '"' {
 			return r.legacyMerge(fn)
 		}
-		var pair []string
+		var pair [][]byte
 		err := r.array(func() error {
-			s, err := r.str()
+			s, err := r.strBytes()
 			pair = append(pair, s)
 			return err
 		})
@@ -285,23 +294,140 @@ func forEachMerge(raw []byte, fn func(a, b string) error) error {
 }
 
 // legacyMerge reads one "a b" merge; like Hugging Face, exactly one space is allowed.
-func (r *jsonReader) legacyMerge(fn func(a, b string) error) error {
-	s, err := r.str()
+func (r *jsonReader) legacyMerge(fn func(a, b []byte) error) error {
+	s, err := r.strBytes()
 	if err != nil {
 		return err
 	}
-	sp := -1
-	for k := 0; k < len(s); k++ {
-		if s[k] == ' ' {
-			if sp >= 0 {
-				sp = -1
-				break
-			}
-			sp = k
-		}
-	}
-	if sp < 0 {
+	sp := bytes.IndexByte(s, ' ')
+	if sp < 0 || bytes.IndexByte(s[sp+1:], ' ') >= 0 {
 		return r.errorf("merge %q is not two tokens separated by one space", s)
 	}
 	return fn(s[:sp], s[sp+1:])
+}
+
+// maxDepth bounds the nesting skipValue follows, so hostile input cannot exhaust the stack.
+const maxDepth = 512
+
+// rawValue skips one JSON value and returns its bytes. Only the structure is checked here; what
+// is kept is validated where it is decoded.
+func (r *jsonReader) rawValue() ([]byte, error) {
+	r.skipSpace()
+	start := r.i
+	if err := r.skipValue(0); err != nil {
+		return nil, err
+	}
+	return r.b[start:r.i], nil
+}
+
+func (r *jsonReader) skipValue(depth int) error {
+	if depth > maxDepth {
+		return r.errorf("nested deeper than %d", maxDepth)
+	}
+	r.skipSpace()
+	if r.i >= len(r.b) {
+		return r.errorf("want a value")
+	}
+	switch r.b[r.i] {
+	case '"':
+		return r.skipString()
+	case '{':
+		r.i++
+		if r.consume('}') {
+			return nil
+		}
+		for {
+			r.skipSpace()
+			if err := r.skipString(); err != nil {
+				return err
+			}
+			if err := r.expect(':'); err != nil {
+				return err
+			}
+			if err := r.skipValue(depth + 1); err != nil {
+				return err
+			}
+			if !r.consume(',') {
+				return r.expect('}')
+			}
+		}
+	case '[':
+		r.i++
+		if r.consume(']') {
+			return nil
+		}
+		for {
+			if err := r.skipValue(depth + 1); err != nil {
+				return err
+			}
+			if !r.consume(',') {
+				return r.expect(']')
+			}
+		}
+	}
+	start := r.i // a number or a literal
+	for r.i < len(r.b) && strings.IndexByte("+-.0123456789Eaeflnrstu", r.b[r.i]) >= 0 {
+		r.i++
+	}
+	if r.i == start {
+		return r.errorf("want a value")
+	}
+	return nil
+}
+
+func (r *jsonReader) skipString() error {
+	if r.i >= len(r.b) || r.b[r.i] != '"' {
+		return r.errorf("want a string")
+	}
+	for r.i++; r.i < len(r.b); r.i++ {
+		switch r.b[r.i] {
+		case '\\':
+			r.i++
+		case '"':
+			r.i++
+			return nil
+		}
+	}
+	return r.errorf("unterminated string")
+}
+
+// splitDocument reads a tokenizer.json's top level and returns its model's vocab and merges as
+// they are, and everything else as a small JSON document for encoding/json. Handing the whole
+// 6 MB file to encoding/json costs more time than the rest of loading.
+func splitDocument(data []byte) (rest, vocab, merges []byte, err error) {
+	r := &jsonReader{b: data}
+	top := map[string]json.RawMessage{}
+	model := map[string]json.RawMessage{}
+	err = r.object(func(key string) error {
+		if key != "model" {
+			raw, err := r.rawValue()
+			top[key] = raw
+			return err
+		}
+		return r.object(func(mkey string) error {
+			raw, err := r.rawValue()
+			switch mkey {
+			case "vocab":
+				vocab = raw
+			case "merges":
+				merges = raw
+			default:
+				model[mkey] = raw
+			}
+			return err
+		})
+	})
+	if err == nil {
+		err = r.end()
+	}
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if top["model"], err = json.Marshal(model); err == nil {
+		rest, err = json.Marshal(top)
+	}
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%w: %v", ErrBadTokenizer, err)
+	}
+	return rest, vocab, merges, nil
 }

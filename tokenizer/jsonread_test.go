@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"maps"
+	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"unicode/utf8"
 )
@@ -69,8 +71,8 @@ func TestForEachMerge(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got [][2]string
-			err := forEachMerge([]byte(tt.in), func(a, b string) error {
-				got = append(got, [2]string{a, b})
+			err := forEachMerge([]byte(tt.in), func(a, b []byte) error {
+				got = append(got, [2]string{string(a), string(b)})
 				return nil
 			})
 			if tt.wantErr {
@@ -109,4 +111,29 @@ func FuzzForEachVocab(f *testing.F) {
 			t.Fatalf("accepted %q, which encoding/json rejects: %v", data, wantErr)
 		}
 	})
+}
+
+func TestSplitDocument(t *testing.T) {
+	rest, vocab, merges, err := splitDocument([]byte(`{"a": [1, {"b": "x\"y"}], "model": {"type": "BPE", "vocab": {"q": 0}, "merges": ["q q"]}, "c": null}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(vocab) != `{"q": 0}` || string(merges) != `["q q"]` {
+		t.Errorf("vocab %s, merges %s", vocab, merges)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(rest, &doc); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"a": []any{1.0, map[string]any{"b": `x"y`}}, "model": map[string]any{"type": "BPE"}, "c": nil}
+	if !reflect.DeepEqual(doc, want) {
+		t.Errorf("rest = %s", rest)
+	}
+	bad := []string{``, `[]`, `{"model": [1]}`, `{"x": tru}x`, `{"x": tru}`, `{"x": "x}`, `{"x": 1,}`, `{"x": {"b" 1}}`, `{"x": }`,
+		`{"x": ` + strings.Repeat("[", 600) + strings.Repeat("]", 600) + `}`}
+	for _, in := range bad {
+		if _, _, _, err := splitDocument([]byte(in)); !errors.Is(err, ErrBadTokenizer) {
+			t.Errorf("splitDocument(%.40q): err = %v, want ErrBadTokenizer", in, err)
+		}
+	}
 }

@@ -84,10 +84,15 @@ func Parse(data []byte) (*BPE, error) {
 	if !utf8.Valid(data) {
 		return nil, fmt.Errorf("%w: not UTF-8", ErrBadTokenizer)
 	}
+	rest, vocab, merges, err := splitDocument(data)
+	if err != nil {
+		return nil, err
+	}
 	var f fileJSON
-	if err := json.Unmarshal(data, &f); err != nil {
+	if err := json.Unmarshal(rest, &f); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadTokenizer, err)
 	}
+	f.Model.Vocab, f.Model.Merges = vocab, merges
 	if err := f.check(); err != nil {
 		return nil, err
 	}
@@ -248,10 +253,11 @@ func (t *BPE) readVocab(raw json.RawMessage) error {
 		if err := t.setToken(int32(id), tok); err != nil {
 			return err
 		}
-		if _, dup := t.vocab[tok]; dup {
+		n := len(t.vocab)
+		t.vocab[tok] = int32(id) // one map access, not a lookup then an insert
+		if len(t.vocab) == n {
 			return fmt.Errorf("%w: token %q appears twice in the vocabulary", ErrBadTokenizer, tok)
 		}
-		t.vocab[tok] = int32(id)
 		return nil
 	})
 }
@@ -319,10 +325,12 @@ func (t *BPE) readAdded(list []addedJSON) error {
 func (t *BPE) readMerges(raw json.RawMessage) error {
 	t.merges = make(map[uint64]uint64, 160_000)
 	rank := uint64(0)
-	return forEachMerge(raw, func(a, b string) error {
-		left, okA := t.vocab[a]
-		right, okB := t.vocab[b]
-		merged, okAB := t.vocab[a+b]
+	var ab []byte
+	return forEachMerge(raw, func(a, b []byte) error {
+		ab = append(append(ab[:0], a...), b...)
+		left, okA := t.vocab[string(a)] // string(x) in a map index does not allocate
+		right, okB := t.vocab[string(b)]
+		merged, okAB := t.vocab[string(ab)]
 		if !okA || !okB || !okAB {
 			return fmt.Errorf("%w: merge %d (%q, %q) uses or makes a token that is not in the vocabulary", ErrBadTokenizer, rank, a, b)
 		}

@@ -169,3 +169,27 @@ func TestLoad(t *testing.T) {
 		t.Errorf("Load(dir without tokenizer.json): err = %v, want not-exist", err)
 	}
 }
+
+// FuzzParse feeds Parse broken tokenizer files: it must return one of its errors, never panic,
+// and what it accepts must encode and decode.
+func FuzzParse(f *testing.F) {
+	seed, err := TinyJSON(TinyConfig{Corpus: "ab ab ab", Merges: 3})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(seed)
+	f.Add([]byte(`{"model": {"vocab": {}, "merges": []}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		tok, err := Parse(data)
+		if err != nil {
+			if !errors.Is(err, ErrBadTokenizer) && !errors.Is(err, ErrUnsupported) {
+				t.Fatalf("Parse: unexpected error kind: %v", err)
+			}
+			return
+		}
+		text := "<|im_start|>ab abc\n"
+		if got := tok.Decode(tok.Encode(text)); got == "" {
+			t.Fatalf("accepted tokenizer lost %q", text)
+		}
+	})
+}
