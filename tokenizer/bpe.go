@@ -10,7 +10,8 @@ import (
 )
 
 // BPE is a byte-level BPE tokenizer loaded from a Hugging Face tokenizer.json. It is immutable
-// after Parse except for its word cache, so one value is safe for concurrent use.
+// after Parse except for its word cache (guarded by locks), so one value is safe for concurrent
+// use.
 type BPE struct {
 	tokens         []string              // id -> spelling in tokenizer.json ("" for an unused id)
 	vocab          map[string]int32      // the BPE model's vocabulary, by spelling

@@ -8,6 +8,18 @@ type Message struct {
 	Content string
 }
 
+// The markers of ChatML and of the project's answer format. The Qwen2.5 vocabulary has the ChatML
+// ones as special tokens; the tiny vocabulary has all of them as added tokens.
+const (
+	EndOfText   = "<|endoftext|>" // ends a document; Qwen's padding token
+	IMStart     = "<|im_start|>"  // opens a chat turn
+	IMEnd       = "<|im_end|>"    // closes a chat turn; the end of a generated reply
+	StepOpen    = "<step>"
+	StepClose   = "</step>" // the stop string of one reasoning step
+	AnswerOpen  = "<answer>"
+	AnswerClose = "</answer>"
+)
+
 // DefaultSystemPrompt is the system message Qwen2.5's chat template adds when a conversation has
 // none.
 const DefaultSystemPrompt = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
@@ -28,25 +40,25 @@ func ChatML(msgs []Message, addGenerationPrompt bool) string {
 			continue
 		}
 		if i == 0 || msgs[i-1].Role != "tool" {
-			b.WriteString("<|im_start|>user")
+			b.WriteString(IMStart + "user")
 		}
 		b.WriteString("\n<tool_response>\n")
 		b.WriteString(m.Content)
 		b.WriteString("\n</tool_response>")
 		if i == len(msgs)-1 || msgs[i+1].Role != "tool" {
-			b.WriteString("<|im_end|>\n")
+			b.WriteString(IMEnd + "\n")
 		}
 	}
 	if addGenerationPrompt {
-		b.WriteString("<|im_start|>assistant\n")
+		b.WriteString(IMStart + "assistant\n")
 	}
 	return b.String()
 }
 
 func turn(b *strings.Builder, role, content string) {
-	b.WriteString("<|im_start|>")
+	b.WriteString(IMStart)
 	b.WriteString(role)
 	b.WriteString("\n")
 	b.WriteString(content)
-	b.WriteString("<|im_end|>\n")
+	b.WriteString(IMEnd + "\n")
 }

@@ -57,21 +57,10 @@ func (t *BPE) mergeSmall(dst []int32, w string) []int32 {
 	return dst[:n0+len(sym)]
 }
 
-// candidate is a possible merge in mergeHeap: of the symbol at byte offset pos (size left) with
-// the one after it (size right). Symbols only grow, so it is still valid while both sizes hold.
-type candidate struct {
-	rank        uint32
-	pos         int32
-	id          int32 // the merged token
-	left, right int32
-}
-
-func (a candidate) before(b candidate) bool {
-	return a.rank < b.rank || a.rank == b.rank && a.pos < b.pos
-}
-
-// mergeHeap is mergeSmall for long words: a min-heap of candidate merges ordered by (rank, pos),
-// as in Hugging Face's Word::merge_all, with stale entries skipped when they surface.
+// mergeHeap is mergeSmall for long words: a min-heap of candidate merges ordered by (rank,
+// position), as in Hugging Face's Word::merge_all. A candidate is packed as rank<<32 | pos so the
+// heap compares plain integers; one that went stale (a neighbour merged first) is recognised when
+// it surfaces because the pair now at pos no longer has that rank (a rank names one pair).
 func (t *BPE) mergeHeap(dst []int32, w string) []int32 {
 	n := len(w)
 	id := make([]int32, n)   // id[p]: token of the symbol starting at byte p
@@ -80,33 +69,40 @@ func (t *BPE) mergeHeap(dst []int32, w string) []int32 {
 	for p := range n {
 		id[p], size[p], prev[p] = t.byteID[w[p]], 1, int32(p-1)
 	}
-	var h candidateHeap
-	push := func(p int32) { // the merge of the symbol at p with its right neighbour, if any
-		q := p + size[p]
-		if int(q) >= n {
-			return
-		}
-		if v := t.pair(id[p], id[q]); v != noMerge {
-			h.push(candidate{rank: uint32(v >> 32), pos: p, id: int32(uint32(v)), left: size[p], right: size[q]})
+	h := make(candidateHeap, 0, n)
+	for p := 0; p+1 < n; p++ {
+		if v := t.pair(id[p], id[p+1]); v != noMerge {
+			h = append(h, v>>32<<32|uint64(p))
 		}
 	}
-	for p := range int32(n) {
-		push(p)
+	h.init()
+	push := func(p int32) { // the merge of the symbol at p with its right neighbour, if any
+		if q := p + size[p]; int(q) < n {
+			if v := t.pair(id[p], id[q]); v != noMerge {
+				h.push(v>>32<<32 | uint64(p))
+			}
+		}
 	}
 	for len(h) > 0 {
 		c := h.pop()
-		q := c.pos + c.left
-		if size[c.pos] != c.left || int(q) >= n || size[q] != c.right {
+		pos := int32(uint32(c))
+		q := pos + size[pos]
+		if size[pos] == 0 || int(q) >= n {
 			continue
 		}
-		id[c.pos], size[c.pos], size[q] = c.id, c.left+c.right, 0
-		if r := q + c.right; int(r) < n {
-			prev[r] = c.pos
+		v := t.pair(id[pos], id[q])
+		if v>>32 != c>>32 {
+			continue
 		}
-		if p := prev[c.pos]; p >= 0 {
+		id[pos], size[pos] = int32(uint32(v)), size[pos]+size[q]
+		size[q] = 0
+		if r := pos + size[pos]; int(r) < n {
+			prev[r] = pos
+		}
+		if p := prev[pos]; p >= 0 {
 			push(p)
 		}
-		push(c.pos)
+		push(pos)
 	}
 	for p := 0; p < n; p += int(size[p]) {
 		dst = append(dst, id[p])
@@ -114,15 +110,23 @@ func (t *BPE) mergeHeap(dst []int32, w string) []int32 {
 	return dst
 }
 
-// candidateHeap is a binary min-heap; container/heap's interface calls cost more than the merges.
-type candidateHeap []candidate
+// candidateHeap is a binary min-heap of packed candidates; container/heap's interface calls
+// would cost more than the merges.
+type candidateHeap []uint64
 
-func (h *candidateHeap) push(c candidate) {
+// init orders an arbitrary slice into a heap in O(n).
+func (h candidateHeap) init() {
+	for i := len(h)/2 - 1; i >= 0; i-- {
+		h.down(i)
+	}
+}
+
+func (h *candidateHeap) push(c uint64) {
 	*h = append(*h, c)
 	s := *h
 	for i := len(s) - 1; i > 0; {
 		parent := (i - 1) / 2
-		if !s[i].before(s[parent]) {
+		if s[parent] <= s[i] {
 			break
 		}
 		s[i], s[parent] = s[parent], s[i]
@@ -130,26 +134,28 @@ func (h *candidateHeap) push(c candidate) {
 	}
 }
 
-func (h *candidateHeap) pop() candidate {
+func (h *candidateHeap) pop() uint64 {
 	s := *h
 	top := s[0]
-	last := len(s) - 1
-	s[0] = s[last]
-	s = s[:last]
-	for i := 0; ; {
-		small, l, r := i, 2*i+1, 2*i+2
-		if l < len(s) && s[l].before(s[small]) {
+	s[0] = s[len(s)-1]
+	*h = s[:len(s)-1]
+	h.down(0)
+	return top
+}
+
+func (h candidateHeap) down(i int) {
+	for {
+		small, l := i, 2*i+1
+		if l < len(h) && h[l] < h[small] {
 			small = l
 		}
-		if r < len(s) && s[r].before(s[small]) {
+		if r := l + 1; r < len(h) && h[r] < h[small] {
 			small = r
 		}
 		if small == i {
-			break
+			return
 		}
-		s[i], s[small] = s[small], s[i]
+		h[i], h[small] = h[small], h[i]
 		i = small
 	}
-	*h = s
-	return top
 }

@@ -16,11 +16,11 @@ import (
 // Countdown-style chat text, and the chat and format markers as added tokens. Its tokenizer.json
 // has Qwen's schema, so Load and Hugging Face's libraries read it alike.
 
-// TinySpecialTokens are the tiny vocabulary's special added tokens (skipped by decoders that skip
-// special tokens); TinyMarkers are its ordinary added tokens, the Countdown answer format.
+// The tiny vocabulary's added tokens: the special ones (which decoders may skip) and the
+// ordinary markers of the Countdown answer format.
 var (
-	TinySpecialTokens = []string{"<|endoftext|>", "<|im_start|>", "<|im_end|>"}
-	TinyMarkers       = []string{"<step>", "</step>", "<answer>", "</answer>"}
+	tinySpecial = []string{EndOfText, IMStart, IMEnd}
+	tinyMarkers = []string{StepOpen, StepClose, AnswerOpen, AnswerClose}
 )
 
 // MaxTinyVocab bounds the tiny vocabulary so the tiny model's embedding stays small.
@@ -48,7 +48,7 @@ func DefaultTinyConfig() TinyConfig {
 
 // Validate reports whether the configuration can produce a vocabulary within MaxTinyVocab.
 func (c TinyConfig) Validate() error {
-	limit := MaxTinyVocab - 256 - len(TinySpecialTokens) - len(TinyMarkers)
+	limit := MaxTinyVocab - 256 - len(tinySpecial) - len(tinyMarkers)
 	if c.Merges < 0 || c.Merges > limit {
 		return fmt.Errorf("%w: Merges %d outside [0, %d]", ErrBadTinyConfig, c.Merges, limit)
 	}
@@ -118,7 +118,7 @@ func learnMerges(corpus string, n int) (tokens []string, merges [][2]string) {
 // returns each distinct piece as byte ids, sorted for determinism, with its count.
 func corpusWords(corpus string) (words [][]int32, counts []int) {
 	var markers []*addedToken
-	for _, c := range slices.Concat(TinySpecialTokens, TinyMarkers) {
+	for _, c := range slices.Concat(tinySpecial, tinyMarkers) {
 		markers = append(markers, &addedToken{content: c})
 	}
 	freq := map[string]int{}
@@ -253,9 +253,9 @@ func marshalTokenizer(tokens []string, merges [][2]string) ([]byte, error) {
 		Model:         bpeModelJSON{Type: "BPE", Vocab: tokens, Merges: append([][2]string{}, merges...)},
 	}
 	no := false
-	for i, c := range slices.Concat(TinySpecialTokens, TinyMarkers) {
+	for i, c := range slices.Concat(tinySpecial, tinyMarkers) {
 		tj.AddedTokens = append(tj.AddedTokens, addedJSON{
-			ID: int64(len(tokens) + i), Content: c, Normalized: &no, Special: i < len(TinySpecialTokens),
+			ID: int64(len(tokens) + i), Content: c, Normalized: &no, Special: i < len(tinySpecial),
 		})
 	}
 	var b bytes.Buffer
@@ -285,7 +285,7 @@ func tinyConfigJSON() []byte {
 		"tokenizer_class":              "PreTrainedTokenizerFast",
 		"eos_token":                    "<|im_end|>",
 		"pad_token":                    "<|endoftext|>",
-		"additional_special_tokens":    TinySpecialTokens,
+		"additional_special_tokens":    tinySpecial,
 		"clean_up_tokenization_spaces": false,
 		"model_max_length":             4096,
 		"chat_template":                tinyChatTemplate,

@@ -70,10 +70,10 @@ func TestTinyGolden(t *testing.T) {
 
 func TestTinyVocabulary(t *testing.T) {
 	tok := tiny(t)
-	if n := tok.VocabSize(); n > MaxTinyVocab || n <= 256+len(TinySpecialTokens)+len(TinyMarkers) {
+	if n := tok.VocabSize(); n > MaxTinyVocab || n <= 256+len(tinySpecial)+len(tinyMarkers) {
 		t.Errorf("VocabSize() = %d, want learned merges and at most %d", n, MaxTinyVocab)
 	}
-	for _, s := range slices.Concat(TinySpecialTokens, TinyMarkers) {
+	for _, s := range slices.Concat(tinySpecial, tinyMarkers) {
 		id, ok := tok.TokenID(s)
 		if !ok {
 			t.Fatalf("no id for %q", s)
@@ -81,7 +81,7 @@ func TestTinyVocabulary(t *testing.T) {
 		if got := tok.Encode(s); !equalIDs(got, []int32{id}) {
 			t.Errorf("Encode(%q) = %v, want [%d]", s, got, id)
 		}
-		if _, special := tok.SpecialID(s); special != slices.Contains(TinySpecialTokens, s) {
+		if _, special := tok.SpecialID(s); special != slices.Contains(tinySpecial, s) {
 			t.Errorf("SpecialID(%q) ok = %v", s, special)
 		}
 	}
@@ -146,7 +146,7 @@ func TestTinyBytesOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := tok.VocabSize(), 256+len(TinySpecialTokens)+len(TinyMarkers); got != want {
+	if got, want := tok.VocabSize(), 256+len(tinySpecial)+len(tinyMarkers); got != want {
 		t.Errorf("VocabSize() = %d, want %d", got, want)
 	}
 	if got := tok.Encode("hello"); len(got) != 5 {
