@@ -330,7 +330,7 @@ func (t *BPE) readMerges(raw json.RawMessage) error {
 		ab = append(append(ab[:0], a...), b...)
 		left, okA := t.vocab[string(a)] // string(x) in a map index does not allocate
 		right, okB := t.vocab[string(b)]
-		merged, okAB := t.vocab[string(ab)]
+		merged, okAB := t.mergedID(rank, ab)
 		if !okA || !okB || !okAB {
 			return fmt.Errorf("%w: merge %d (%q, %q) uses or makes a token that is not in the vocabulary", ErrBadTokenizer, rank, a, b)
 		}
@@ -339,6 +339,17 @@ func (t *BPE) readMerges(raw json.RawMessage) error {
 		rank++
 		return nil
 	})
+}
+
+// mergedID finds the id of the token a merge makes. Vocabularies built by BPE training (Qwen's
+// and the tiny one) give the merge of rank r the id 256+r, which is checked first: a map lookup
+// per merge is a third of the load time.
+func (t *BPE) mergedID(rank uint64, tok []byte) (int32, bool) {
+	if id := 256 + rank; id < uint64(len(t.tokens)) && t.tokens[id] == string(tok) {
+		return int32(id), true
+	}
+	id, ok := t.vocab[string(tok)]
+	return id, ok
 }
 
 // buildBytes derives the byte-level tables: the id of each single byte, which BPE starts from,
