@@ -5,22 +5,22 @@ package tokenizer
 // '®'..'ÿ') stand for themselves and the other 68 bytes, in increasing order, take the runes from
 // U+0100 upward (so a space is 'Ġ', U+0120, and a newline 'Ċ', U+010A).
 var (
-	byteRune  [256]rune     // byte -> its rune in the alphabet
-	runeByte  map[rune]byte // inverse of byteRune
-	byteChars [256]string   // byte -> the UTF-8 of its rune, for building vocabulary strings
+	byteChars [256]string     // byte -> the UTF-8 of its rune
+	runeByte  [256 + 68]int16 // rune -> its byte, or -1 for a rune outside the alphabet
 )
 
 func init() {
-	runeByte = make(map[rune]byte, 256)
+	for r := range runeByte {
+		runeByte[r] = -1
+	}
 	next := rune(256)
-	for b := 0; b < 256; b++ {
+	for b := range 256 {
 		r := rune(b)
 		if !selfNamed(byte(b)) {
 			r = next
 			next++
 		}
-		byteRune[b] = r
-		runeByte[r] = byte(b)
+		runeByte[r] = int16(b)
 		byteChars[b] = string(r)
 	}
 }
@@ -45,11 +45,10 @@ func toByteLevel(raw string) string {
 func appendFromByteLevel(dst []byte, tok string) (out []byte, ok bool) {
 	n := len(dst)
 	for _, r := range tok {
-		b, in := runeByte[r]
-		if !in {
+		if r >= rune(len(runeByte)) || runeByte[r] < 0 {
 			return dst[:n], false
 		}
-		dst = append(dst, b)
+		dst = append(dst, byte(runeByte[r]))
 	}
 	return dst, true
 }

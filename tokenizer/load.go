@@ -240,7 +240,7 @@ func checkByteLevel(what string, raw json.RawMessage, nullOK bool) error {
 }
 
 // maxID bounds token ids so that a typo in a file cannot make Parse allocate gigabytes.
-const maxID = 1 << 24
+const maxID = 1 << 21 // 2M ids; the largest real vocabularies have about 260k
 
 // readVocab fills tokens and vocab from the model's vocabulary.
 func (t *BPE) readVocab(raw json.RawMessage) error {

@@ -193,3 +193,38 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestIgnoreMerges: with ignore_merges a piece that is itself in the vocabulary is that token,
+// even when no merges lead to it.
+func TestIgnoreMerges(t *testing.T) {
+	for _, ignore := range []bool{false, true} {
+		doc := tinyDoc(t)
+		model(doc)["vocab"].(map[string]any)["xyzzy"] = 600
+		model(doc)["ignore_merges"] = ignore
+		got := parseDoc(t, doc).Encode("xyzzy")
+		if single := len(got) == 1 && got[0] == 600; single != ignore {
+			t.Errorf("ignore_merges=%v: Encode(xyzzy) = %v", ignore, got)
+		}
+	}
+}
+
+func TestByteLevelAlphabet(t *testing.T) {
+	seen := map[string]bool{}
+	for b := range 256 {
+		c := byteChars[b]
+		if seen[c] {
+			t.Fatalf("byte 0x%02x shares its symbol %q", b, c)
+		}
+		seen[c] = true
+		raw, ok := appendFromByteLevel(nil, c)
+		if !ok || len(raw) != 1 || raw[0] != byte(b) {
+			t.Errorf("symbol %q decodes to %v, %v; want 0x%02x", c, raw, ok, b)
+		}
+	}
+	if byteChars[' '] != "Ġ" || byteChars['\n'] != "Ċ" || byteChars['a'] != "a" {
+		t.Errorf("space, newline, a = %q %q %q", byteChars[' '], byteChars['\n'], byteChars['a'])
+	}
+	if raw, ok := appendFromByteLevel([]byte("k"), "a b"); ok || string(raw) != "k" {
+		t.Errorf("a raw space is outside the alphabet: got %q, %v", raw, ok)
+	}
+}
