@@ -122,12 +122,12 @@ func (t *BPE) TokenID(tok string) (int32, bool) {
 	return id, ok
 }
 
-// Token returns the spelling of id as in tokenizer.json; ok is false for an unknown id.
-func (t *BPE) Token(id int32) (tok string, ok bool) {
-	if id < 0 || int(id) >= len(t.tokens) || t.tokens[id] == "" {
-		return "", false
+// Token returns the spelling of id as in tokenizer.json, or "" (never a token) for an unknown id.
+func (t *BPE) Token(id int32) string {
+	if id < 0 || int(id) >= len(t.tokens) {
+		return ""
 	}
-	return t.tokens[id], true
+	return t.tokens[id]
 }
 
 // SpecialID returns the id of the special added token with this content, e.g. "<|im_end|>".

@@ -20,5 +20,5 @@
 // post-processors that add tokens, truncation and padding.
 //
 // A *BPE is safe for concurrent use. ChatML renders conversations as Qwen2.5's chat template
-// does; WriteTiny writes the small vocabulary the tiny models use.
+// does; WriteTiny (and TinyConfig.Write) writes the small vocabulary the tiny models use.
 package tokenizer

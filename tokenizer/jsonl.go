@@ -69,7 +69,7 @@ func (t *BPE) DecodeJSONL(r io.Reader, w io.Writer) error {
 			return fmt.Errorf("%w: line %d: no \"ids\" field", ErrBadInput, n)
 		}
 		for _, id := range *rec.IDs {
-			if _, ok := t.Token(id); !ok {
+			if t.Token(id) == "" {
 				return fmt.Errorf("%w: line %d: id %d is not in the vocabulary", ErrBadInput, n, id)
 			}
 		}

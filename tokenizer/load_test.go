@@ -12,7 +12,7 @@ import (
 // tinyDoc returns the default tiny tokenizer.json as generic JSON, for tests to break.
 func tinyDoc(t *testing.T) map[string]any {
 	t.Helper()
-	b, err := TinyJSON(DefaultTinyConfig())
+	b, err := DefaultTinyConfig().JSON()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ func TestParseAcceptsLegacyMergesAndDefaults(t *testing.T) {
 
 func TestLoad(t *testing.T) {
 	dir := t.TempDir()
-	if err := WriteTiny(dir, DefaultTinyConfig()); err != nil {
+	if err := WriteTiny(dir); err != nil {
 		t.Fatal(err)
 	}
 	for _, path := range []string{dir, filepath.Join(dir, FileName)} {
@@ -173,7 +173,7 @@ func TestLoad(t *testing.T) {
 // FuzzParse feeds Parse broken tokenizer files: it must return one of its errors, never panic,
 // and what it accepts must encode and decode.
 func FuzzParse(f *testing.F) {
-	seed, err := TinyJSON(TinyConfig{Corpus: "ab ab ab", Merges: 3})
+	seed, err := (TinyConfig{Corpus: "ab ab ab", Merges: 3}).JSON()
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -55,10 +55,13 @@ func (c TinyConfig) Validate() error {
 	return nil
 }
 
-// WriteTiny writes the tiny vocabulary to dir/tokenizer.json (creating dir) together with a
+// WriteTiny writes the default tiny vocabulary into dir, as DefaultTinyConfig().Write(dir).
+func WriteTiny(dir string) error { return DefaultTinyConfig().Write(dir) }
+
+// Write writes the tiny vocabulary to dir/tokenizer.json (creating dir) together with a
 // tokenizer_config.json that lets Hugging Face's AutoTokenizer load the directory.
-func WriteTiny(dir string, cfg TinyConfig) error {
-	tj, err := TinyJSON(cfg)
+func (c TinyConfig) Write(dir string) error {
+	tj, err := c.JSON()
 	if err != nil {
 		return err
 	}
@@ -74,12 +77,12 @@ func WriteTiny(dir string, cfg TinyConfig) error {
 	return nil
 }
 
-// TinyJSON returns the tokenizer.json of the tiny vocabulary that cfg describes.
-func TinyJSON(cfg TinyConfig) ([]byte, error) {
-	if err := cfg.Validate(); err != nil {
+// JSON returns the tokenizer.json of the tiny vocabulary that c describes.
+func (c TinyConfig) JSON() ([]byte, error) {
+	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	tokens, merges := learnMerges(cfg.Corpus, cfg.Merges)
+	tokens, merges := learnMerges(c.Corpus, c.Merges)
 	return marshalTokenizer(tokens, merges)
 }
 

@@ -20,7 +20,7 @@ func equalIDs(a, b []int32) bool { return slices.Equal(a, b) }
 // tiny parses the default tiny vocabulary.
 func tiny(t testing.TB) *BPE {
 	t.Helper()
-	b, err := TinyJSON(DefaultTinyConfig())
+	b, err := DefaultTinyConfig().JSON()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +46,7 @@ func parseDoc(t *testing.T, doc map[string]any) *BPE {
 
 // TestTinyGolden pins the default tiny vocabulary: tiny models trained on it depend on every id.
 func TestTinyGolden(t *testing.T) {
-	got, err := TinyJSON(DefaultTinyConfig())
+	got, err := DefaultTinyConfig().JSON()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func TestTinyGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Errorf("TinyJSON differs from %s (run go test -update if the change is intended)", golden)
+		t.Errorf("the tiny tokenizer.json differs from %s (run go test -update if the change is intended)", golden)
 	}
 }
 
@@ -130,15 +130,15 @@ func TestTinyConfigValidate(t *testing.T) {
 			if (err != nil) != tt.wantErr || err != nil && !errors.Is(err, ErrBadTinyConfig) {
 				t.Fatalf("Validate() = %v, want error %v", err, tt.wantErr)
 			}
-			if _, err := TinyJSON(cfg); (err != nil) != tt.wantErr {
-				t.Fatalf("TinyJSON: %v, want error %v", err, tt.wantErr)
+			if _, err := cfg.JSON(); (err != nil) != tt.wantErr {
+				t.Fatalf("JSON: %v, want error %v", err, tt.wantErr)
 			}
 		})
 	}
 }
 
 func TestTinyBytesOnly(t *testing.T) {
-	b, err := TinyJSON(TinyConfig{Corpus: tinyCorpus})
+	b, err := (TinyConfig{Corpus: tinyCorpus}).JSON()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +165,7 @@ func TestLearnMergesOrder(t *testing.T) {
 
 func TestWriteTiny(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "new")
-	if err := WriteTiny(dir, DefaultTinyConfig()); err != nil {
+	if err := WriteTiny(dir); err != nil {
 		t.Fatal(err)
 	}
 	var cfg map[string]any
@@ -179,14 +179,14 @@ func TestWriteTiny(t *testing.T) {
 	if cfg["eos_token"] != "<|im_end|>" || !strings.Contains(cfg["chat_template"].(string), "<|im_start|>") {
 		t.Errorf("tokenizer_config.json = %s", b)
 	}
-	if err := WriteTiny(dir, TinyConfig{Merges: -1}); !errors.Is(err, ErrBadTinyConfig) {
+	if err := (TinyConfig{Merges: -1}).Write(dir); !errors.Is(err, ErrBadTinyConfig) {
 		t.Errorf("WriteTiny with a bad config: %v", err)
 	}
 	file := filepath.Join(t.TempDir(), "file")
 	if err := os.WriteFile(file, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteTiny(filepath.Join(file, "sub"), DefaultTinyConfig()); err == nil {
+	if err := WriteTiny(filepath.Join(file, "sub")); err == nil {
 		t.Errorf("WriteTiny under a regular file succeeded")
 	}
 }

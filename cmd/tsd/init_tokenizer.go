@@ -30,7 +30,7 @@ tokens. The files follow Hugging Face's format, so its libraries load them too.`
 				}
 				cfg.Corpus = string(text)
 			}
-			if err := tokenizer.WriteTiny(out, cfg); err != nil {
+			if err := cfg.Write(out); err != nil {
 				return err
 			}
 			tok, err := tokenizer.Load(out)
