@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"regexp"
 	"strconv"
@@ -10,21 +9,18 @@ import (
 	"tsd/torch"
 )
 
-func runTSD(t *testing.T, args ...string) string {
+// doctor runs tsd doctor with args and returns its output.
+func doctor(t *testing.T, args ...string) string {
 	t.Helper()
-	root := newRootCmd()
-	var out bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&out)
-	root.SetArgs(args)
-	if err := root.Execute(); err != nil {
-		t.Fatalf("tsd %v: %v\n%s", args, err, out.String())
+	out, err := runTSD(t, "", append([]string{"doctor"}, args...)...)
+	if err != nil {
+		t.Fatalf("tsd doctor %v: %v", args, err)
 	}
-	return out.String()
+	return out
 }
 
 func TestDoctorText(t *testing.T) {
-	out := runTSD(t, "doctor", "--threads", "1")
+	out := doctor(t, "--threads", "1")
 	m := regexp.MustCompile(`(?m)^libtorch:\s+(\d+\.\d+)\.\d+\n^cuda:\s+(true|false) \((\d+) devices`).FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("doctor output not as documented:\n%s", out)
@@ -44,7 +40,7 @@ func TestDoctorText(t *testing.T) {
 func TestDoctorJSONAndEnv(t *testing.T) {
 	t.Setenv("TSD_THREADS", "2")
 	var info torch.Info
-	if err := json.Unmarshal([]byte(runTSD(t, "doctor", "--json")), &info); err != nil {
+	if err := json.Unmarshal([]byte(doctor(t, "--json")), &info); err != nil {
 		t.Fatal(err)
 	}
 	if info.Threads != 2 || info.Version == "" {

@@ -35,6 +35,10 @@ TSD_SOME_FLAG. A flag given on the command line wins over the environment.`,
 	root.AddCommand(
 		newDoctorCmd(),
 		newCountdownCmd(),
+		newTokenizeCmd(),
+		newInitTokenizerCmd(),
+		newInitModelCmd(),
+		newLMCmd(),
 	)
 	return root
 }
