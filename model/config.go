@@ -216,5 +216,8 @@ func writeFileAtomic(path string, data []byte) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil { // CreateTemp makes 0600; checkpoints are shared
+		return err
+	}
 	return os.Rename(tmp.Name(), path)
 }

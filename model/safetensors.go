@@ -245,6 +245,9 @@ func writeAtomic(path string, fill func(io.Writer) error) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil { // CreateTemp makes 0600; checkpoints are shared
+		return err
+	}
 	return os.Rename(tmp.Name(), path)
 }
 
