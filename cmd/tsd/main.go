@@ -39,6 +39,7 @@ TSD_SOME_FLAG. A flag given on the command line wins over the environment.`,
 		newInitTokenizerCmd(),
 		newInitModelCmd(),
 		newLMCmd(),
+		newBenchCmd(),
 	)
 	return root
 }

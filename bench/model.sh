@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Greedy KV-cache decoding, tsd (Go) vs PyTorch eager, on the same libtorch (Debian's 1.13), the same
+# model and the same work, runs interleaved so both see the same machine. Prints a Markdown table.
+#
+#   bench/model.sh [MODEL_DIR] [THREADS]     (default: a fresh tiny model, all cores)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+make -s build
+dir=${1:-runs/bench-tiny}
+threads=${2:-$(nproc)}
+[ -f "$dir/config.json" ] || bin/tsd init-model --preset tiny --out "$dir" >/dev/null
+if ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+	s=""; [ "$(id -u)" = 0 ] || s=sudo
+	$s apt-get install -y -qq python3-torch >/dev/null
+fi
+field() { sed -n "s/.*\"$1\": *\([0-9.]*\).*/\1/p"; }
+echo "| batch | tsd (Go) tokens/s | PyTorch eager tokens/s | Go / Python |"
+echo "|---|---|---|---|"
+for batch in 1 8; do
+	go=0 py=0
+	for _ in 1 2 3; do # interleave, keep each side's best
+		g=$(bin/tsd bench decode --model "$dir" --threads "$threads" --batch "$batch" --repeat 1 | field tokens_per_s)
+		p=$(OMP_NUM_THREADS=$threads /usr/bin/python3 bench/decode.py "$dir" --threads "$threads" --batch "$batch" --repeat 1 | field tokens_per_s)
+		go=$(echo "$go $g" | awk '{print ($2>$1)?$2:$1}')
+		py=$(echo "$py $p" | awk '{print ($2>$1)?$2:$1}')
+	done
+	echo "| $batch | $go | $py | $(echo "$go $py" | awk '{printf "%.2f×", $1/$2}') |"
+done
