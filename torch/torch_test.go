@@ -1,6 +1,8 @@
 package torch
 
 import (
+	"context"
+	"errors"
 	"math"
 	"runtime"
 	"strings"
@@ -113,4 +115,26 @@ func contains(xs []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// TestWorkerKeepsThreadState: grad mode set in one Do is still set in the next, because both run on
+// the same OS thread; a plain goroutine would not see it.
+func TestWorkerKeepsThreadState(t *testing.T) {
+	w := NewWorker()
+	defer w.Close()
+	ctx := context.Background()
+	if err := w.Do(ctx, func() error { _, err := ts.GradSetEnabled(false); return err }); err != nil {
+		t.Fatal(err)
+	}
+	var was bool
+	if err := w.Do(ctx, func() error { var err error; was, err = ts.GradSetEnabled(true); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if was {
+		t.Fatal("grad mode set off in one Do was on in the next")
+	}
+	w.Close()
+	if err := w.Do(ctx, func() error { return nil }); !errors.Is(err, ErrWorkerClosed) {
+		t.Fatalf("Do after Close: %v", err)
+	}
 }

@@ -1,0 +1,277 @@
+package actor
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"strings"
+
+	"tsd/mcts"
+	"tsd/model"
+	"tsd/tokenizer"
+	"tsd/torch"
+)
+
+// Policy is the model as the actor uses it: it samples reasoning steps for the tree search
+// (mcts.Stepper) and whole completions for the baselines. All tensor work runs on one torch.Worker,
+// so any goroutine may call it.
+//
+// Prompt reuse: each search registers its prompt; the prompt's KV cache is computed once and every
+// expansion of that tree starts from a copy of it, recomputing only the steps after the prompt.
+type Policy struct {
+	w       *torch.Worker
+	m       *model.Qwen2
+	tok     *tokenizer.BPE
+	eos     []int32
+	version uint64
+	prompts map[string]*promptCache // prompt tokens (as a string key) → its cache; worker-only
+}
+
+type promptCache struct {
+	tokens []int32
+	cache  *model.Cache // one row
+	users  int          // searches currently using it
+}
+
+// NewPolicy wraps a loaded model. The Policy owns m from now on and closes it in Close.
+func NewPolicy(w *torch.Worker, m *model.Qwen2, tok *tokenizer.BPE, version uint64) *Policy {
+	return &Policy{w: w, m: m, tok: tok, eos: eosIDs(tok), version: version, prompts: map[string]*promptCache{}}
+}
+
+// Version is the policy version of the weights.
+func (p *Policy) Version() uint64 { return p.version }
+
+// Close frees the model and the prompt caches.
+func (p *Policy) Close() error {
+	return p.w.Do(context.Background(), func() error {
+		for k, pc := range p.prompts {
+			pc.cache.Close()
+			delete(p.prompts, k)
+		}
+		p.m.Close()
+		return nil
+	})
+}
+
+func key(toks []int32) string {
+	var b strings.Builder
+	for _, t := range toks {
+		fmt.Fprintf(&b, "%d,", t)
+	}
+	return b.String()
+}
+
+// Hold registers a prompt whose expansions will follow; Release forgets it once its search ends.
+func (p *Policy) Hold(prompt []int32) {
+	p.w.Do(context.Background(), func() error { //nolint:errcheck // only fails once closed
+		k := key(prompt)
+		if pc, ok := p.prompts[k]; ok {
+			pc.users++
+			return nil
+		}
+		p.prompts[k] = &promptCache{tokens: append([]int32(nil), prompt...), users: 1}
+		return nil
+	})
+}
+
+// Release drops a prompt registered with Hold.
+func (p *Policy) Release(prompt []int32) {
+	p.w.Do(context.Background(), func() error { //nolint:errcheck // only fails once closed
+		k := key(prompt)
+		if pc, ok := p.prompts[k]; ok {
+			if pc.users--; pc.users == 0 {
+				if pc.cache != nil {
+					pc.cache.Close()
+				}
+				delete(p.prompts, k)
+			}
+		}
+		return nil
+	})
+}
+
+var _ mcts.Stepper = (*Policy)(nil)
+
+// Step samples Samples continuations of each request's prefix, one reasoning step each.
+func (p *Policy) Step(ctx context.Context, reqs []mcts.StepRequest) ([]mcts.StepResult, error) {
+	if len(reqs) == 0 {
+		return nil, nil
+	}
+	var out []mcts.StepResult
+	err := p.w.Do(ctx, func() error {
+		var err error
+		out, err = p.step(reqs)
+		return err
+	})
+	return out, err
+}
+
+func (p *Policy) step(reqs []mcts.StepRequest) ([]mcts.StepResult, error) {
+	batch, err := p.batchCache(reqs)
+	if err != nil {
+		return nil, err
+	}
+	defer batch.Close()
+	var rows []int
+	for i, r := range reqs {
+		for range r.Samples {
+			rows = append(rows, i)
+		}
+	}
+	forked, err := batch.Select(rows)
+	if err != nil {
+		return nil, err
+	}
+	defer forked.Close()
+	r0 := reqs[0]
+	comps, err := p.m.Generate(forked, model.SampleOptions{
+		Temperature: r0.Temperature, MaxNewTokens: r0.MaxTokens, EOS: p.eos,
+		Stop: stopList(r0.Stop), Seed: seedOf(reqs), Values: true,
+	}, p.tok)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]mcts.StepResult, len(reqs))
+	for j, c := range comps {
+		i := rows[j]
+		out[i].Continuations = append(out[i].Continuations, mcts.Continuation{
+			Tokens: c.Tokens, LogProbs: c.LogProbs, Values: c.Values,
+			EOS: c.Stop == model.StopEOS, Text: p.tok.Decode(c.Tokens),
+		})
+	}
+	return out, nil
+}
+
+// batchCache builds a cache with one row per request: the prompt's cache, extended by the steps
+// after the prompt. Requests of one Step call share temperature, step length and stop text (one
+// tree configuration); a request whose prompt was not registered is prefilled whole.
+func (p *Policy) batchCache(reqs []mcts.StepRequest) (*model.Cache, error) {
+	parts := make([]*model.Cache, len(reqs))
+	suffixes := make([][]int32, len(reqs))
+	var fresh []*model.Cache
+	defer func() {
+		for _, c := range fresh {
+			c.Close()
+		}
+	}()
+	for i, r := range reqs {
+		if r.Temperature != reqs[0].Temperature || r.MaxTokens != reqs[0].MaxTokens || r.Stop != reqs[0].Stop {
+			return nil, fmt.Errorf("actor: one Step call mixes sampling settings")
+		}
+		pc := p.promptFor(r.Prefix)
+		if pc == nil {
+			c, err := p.m.Prefill([][]int32{r.Prefix})
+			if err != nil {
+				return nil, err
+			}
+			fresh = append(fresh, c)
+			parts[i] = c
+			continue
+		}
+		if pc.cache == nil {
+			c, err := p.m.Prefill([][]int32{pc.tokens})
+			if err != nil {
+				return nil, err
+			}
+			pc.cache = c
+		}
+		parts[i] = pc.cache
+		suffixes[i] = r.Prefix[len(pc.tokens):]
+	}
+	batch, err := model.Concat(parts)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.m.Extend(batch, suffixes); err != nil {
+		batch.Close()
+		return nil, err
+	}
+	return batch, nil
+}
+
+// promptFor finds the registered prompt that prefix starts with.
+func (p *Policy) promptFor(prefix []int32) *promptCache {
+	for _, pc := range p.prompts {
+		if len(pc.tokens) <= len(prefix) && equalPrefix(pc.tokens, prefix) {
+			return pc
+		}
+	}
+	return nil
+}
+
+func equalPrefix(a, b []int32) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Sample draws n completions of each prompt (the baselines and evaluation).
+func (p *Policy) Sample(ctx context.Context, prompts [][]int32, n int, opts model.SampleOptions) ([][]model.Completion, error) {
+	var out [][]model.Completion
+	err := p.w.Do(ctx, func() error {
+		c, err := p.m.Prefill(prompts)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		var rows []int
+		for i := range prompts {
+			for range n {
+				rows = append(rows, i)
+			}
+		}
+		forked, err := c.Select(rows)
+		if err != nil {
+			return err
+		}
+		defer forked.Close()
+		if opts.EOS == nil {
+			opts.EOS = p.eos
+		}
+		comps, err := p.m.Generate(forked, opts, p.tok)
+		if err != nil {
+			return err
+		}
+		out = make([][]model.Completion, len(prompts))
+		for j, comp := range comps {
+			out[rows[j]] = append(out[rows[j]], comp)
+		}
+		return nil
+	})
+	return out, err
+}
+
+func stopList(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
+}
+
+// seedOf derives one sampling seed for a batch from its requests' seeds, so a search with a fixed
+// seed samples the same steps whatever else shares the batch... as far as batch composition allows.
+func seedOf(reqs []mcts.StepRequest) int64 {
+	h := fnv.New64a()
+	for _, r := range reqs {
+		var b [8]byte
+		for i := range b {
+			b[i] = byte(r.Seed >> (8 * i))
+		}
+		h.Write(b[:])
+	}
+	return int64(h.Sum64() >> 1)
+}
+
+// eosIDs are the ids that end a reply: the ChatML end of turn and the end of text.
+func eosIDs(tok *tokenizer.BPE) []int32 {
+	var ids []int32
+	for _, s := range []string{tokenizer.IMEnd, tokenizer.EndOfText} {
+		if id, ok := tok.SpecialID(s); ok {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
