@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
@@ -25,6 +26,14 @@ const (
 	pingTimeout        = 10 * time.Second
 	serverMinPing      = 10 * time.Second
 )
+
+// reconnect is how a client retries a peer it lost. gRPC's default waits up to two minutes
+// between attempts; roles restart in seconds (a killed learner, a new raft leader), so cap the
+// wait at a few seconds.
+var reconnect = grpc.ConnectParams{
+	Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 3 * time.Second},
+	MinConnectTimeout: 5 * time.Second,
+}
 
 // Server is a grpc.Server with health checking and reflection registered.
 type Server struct {
@@ -113,6 +122,7 @@ func DialOptions(cfg Config) ([]grpc.DialOption, error) {
 		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(cfg.maxMsgBytes()), grpc.MaxCallSendMsgSize(cfg.maxMsgBytes())),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: clientPingInterval, Timeout: pingTimeout, PermitWithoutStream: true}),
+		grpc.WithConnectParams(reconnect),
 	}
 	if cfg.Token != "" {
 		opts = append(opts, grpc.WithPerRPCCredentials(tokenCreds(cfg.Token)))
