@@ -15,9 +15,8 @@ const snapshotFormat = 1
 // FSM is the raft state machine over State. raft calls Apply, Snapshot and Restore from its own
 // goroutines, never concurrently with each other; readers on other goroutines use view.
 type FSM struct {
-	mu      sync.RWMutex
-	state   *State
-	applied uint64
+	mu    sync.RWMutex
+	state *State
 	// grown is closed (and replaced) whenever Versions grows or a snapshot replaces the state, so
 	// watchers wait on a channel instead of polling.
 	grown chan struct{}
@@ -38,12 +37,11 @@ type result struct {
 // state and the entry (whose time the leader stamped), so all nodes agree.
 func (f *FSM) Apply(l *raft.Log) any {
 	c, err := decodeCommand(l.Data)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.applied = l.Index
 	if err != nil {
 		return result{err: err}
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	before := len(f.state.Versions)
 	val, err := f.state.apply(c, l.Index)
 	if len(f.state.Versions) != before {
@@ -117,13 +115,6 @@ func (f *FSM) view(fn func(s *State)) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	fn(f.state)
-}
-
-// appliedIndex is the index of the last entry applied.
-func (f *FSM) appliedIndex() uint64 {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	return f.applied
 }
 
 // versionsAfter returns up to limit versions newer than after, and a channel closed when more may

@@ -117,9 +117,13 @@ func TestServiceJoinForwardAndFailover(t *testing.T) {
 		}
 		expect(v)
 	}
-	cs, err = all.ClusterState(ctx)
-	if err != nil || cs.GetLeaderId() == "n1" || cs.GetLeaderId() == "" || cs.GetVersions() != 4 {
-		t.Fatalf("after fail-over: %v, %v", cs, err)
+	// A follower's reads lag its leader by the replication delay: wait for it.
+	waitFor(t, 10*time.Second, "the answering node to apply version 4", func() bool {
+		cs, err = all.ClusterState(ctx)
+		return err == nil && cs.GetVersions() == 4
+	})
+	if id := cs.GetLeaderId(); id == "n1" || id == "" {
+		t.Fatalf("after fail-over the leader is %q", id)
 	}
 }
 
