@@ -251,6 +251,7 @@ func (n *Node) apply(ctx context.Context, c *command) (any, error) {
 	}
 	if res.err != nil {
 		n.metrics.reject(c.Op, res.err)
+		n.log.Info("command refused", "op", string(c.Op), "err", res.err)
 	}
 	return res.val, res.err
 }

@@ -54,8 +54,12 @@ func Start(ctx context.Context, cfg Config, rc rpc.Config, reg prometheus.Regist
 }
 
 func start(cfg Config, rc rpc.Config, reg prometheus.Registerer, lis net.Listener, log *slog.Logger) (*Service, error) {
-	if err := cfg.Validate(); err != nil {
+	if err := errors.Join(cfg.Validate(), rc.Validate()); err != nil {
 		return nil, err
+	}
+	if rc.TLSCert != "" && rc.TLSCA == "" {
+		// Followers dial the leader to forward writes; without a CA they would dial in plaintext.
+		return nil, fmt.Errorf("%w: a coordinator serving TLS needs --tls-ca to reach its peers", ErrInvalid)
 	}
 	server, err := rpc.NewServer(rc, reg, log)
 	if err != nil {

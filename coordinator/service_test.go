@@ -9,9 +9,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	tsdv1 "tsd/proto/tsd/v1"
 	"tsd/rpc"
+	"tsd/rpc/rpctest"
 )
 
 // serviceConfig is a durable node on loopback ports chosen by the kernel, with fast elections.
@@ -46,9 +49,13 @@ func dialClient(t *testing.T, rc rpc.Config, addrs ...string) *Client {
 
 // TestServiceJoinForwardAndFailover grows a cluster from one bootstrapped node by joins (one
 // through a follower), sends writes only to followers (forwarded), stops the leader, and checks
-// that publishing and a running watch carry on.
+// that publishing and a running watch carry on. Every connection, forwarding included, uses
+// mutual TLS and the bearer token.
 func TestServiceJoinForwardAndFailover(t *testing.T) {
-	rc := rpc.Config{Token: "t0k"}
+	dir := t.TempDir()
+	ca := rpctest.NewCA(t, dir, "ca")
+	cert, key := ca.Issue(t, dir, "coordinator")
+	rc := rpc.Config{Token: "t0k", TLSCert: cert, TLSKey: key, TLSCA: ca.CertFile}
 	c1 := serviceConfig(t, "n1")
 	c1.Bootstrap = []Peer{{ID: "n1"}}
 	s1 := startService(t, c1, rc, nil)
@@ -71,6 +78,11 @@ func TestServiceJoinForwardAndFailover(t *testing.T) {
 	cs, err := followers.ClusterState(ctx)
 	if err != nil || len(cs.GetServers()) != 3 || cs.GetLeaderId() != "n1" {
 		t.Fatalf("cluster after joins: %v, %v", cs, err)
+	}
+	plain := rc
+	plain.TLSCA = ""
+	if _, err := dialClient(t, plain, s2.GRPCAddr()).ClusterState(ctxShort(t)); status.Code(err) != codes.Unavailable {
+		t.Fatalf("plaintext client against TLS: %v", err)
 	}
 	run := testRun("r")
 	acq, err := followers.AcquireLearnerLease(ctx, &tsdv1.AcquireLearnerLeaseRequest{LearnerId: "a", Addr: "l.test:7201", Run: runToProto(&run), TtlMs: 60_000})
@@ -196,4 +208,13 @@ func TestServiceRefusesBadStarts(t *testing.T) {
 	if _, err := Start(ctx, bad, rpc.Config{TLSCert: "only-cert.pem"}, nil, testLog()); !errors.Is(err, rpc.ErrConfig) {
 		t.Fatalf("bad rpc config: %v", err)
 	}
+	if _, err := Start(ctx, bad, rpc.Config{TLSCert: "c.pem", TLSKey: "k.pem"}, nil, testLog()); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("TLS without a CA to dial peers: %v", err)
+	}
+}
+
+func ctxShort(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	t.Cleanup(cancel)
+	return ctx
 }
