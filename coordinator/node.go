@@ -144,7 +144,11 @@ func (n *Node) watchLeader() {
 		n.leaderCh = make(chan struct{})
 		n.leaderMu.Unlock()
 		if id == raft.ServerID(n.cfg.NodeID) {
-			n.recordNodes()
+			n.wg.Add(1)
+			go func() { // a commit; leader changes must not wait for it
+				defer n.wg.Done()
+				n.recordNodes()
+			}()
 		}
 	}
 }
