@@ -40,6 +40,8 @@ TSD_SOME_FLAG. A flag given on the command line wins over the environment.`,
 		newInitModelCmd(),
 		newLMCmd(),
 		newBenchCmd(),
+		newCoordinatorCmd(),
+		newClusterCmd(),
 	)
 	return root
 }
