@@ -1,4 +1,7 @@
-package actor
+// Package policy is the model as the actors and the evaluator use it: prompts for the task,
+// reasoning steps for the tree search, whole completions for the baselines and evaluation, all run
+// on one torch.Worker.
+package policy
 
 import (
 	"context"
@@ -156,7 +159,7 @@ func (p *Policy) batchCache(reqs []mcts.StepRequest) (*model.Cache, error) {
 	}()
 	for i, r := range reqs {
 		if r.Temperature != reqs[0].Temperature || r.MaxTokens != reqs[0].MaxTokens || r.Stop != reqs[0].Stop {
-			return nil, fmt.Errorf("actor: one Step call mixes sampling settings")
+			return nil, fmt.Errorf("policy: one Step call mixes sampling settings")
 		}
 		pc := p.promptFor(r.Prefix)
 		if pc == nil {
@@ -251,8 +254,9 @@ func stopList(s string) []string {
 	return []string{s}
 }
 
-// seedOf derives one sampling seed for a batch from its requests' seeds, so a search with a fixed
-// seed samples the same steps whatever else shares the batch... as far as batch composition allows.
+// seedOf derives the sampling seed of a batch from its requests' seeds. A batch's samples depend
+// on every request in it, so searches are reproducible only when batches are (one tree, no
+// concurrent searches).
 func seedOf(reqs []mcts.StepRequest) int64 {
 	h := fnv.New64a()
 	for _, r := range reqs {

@@ -1,0 +1,171 @@
+// Package eval measures a policy on Countdown the way the source reports it: mean@k, the mean
+// sparse reward (exact answer) over k samples per problem, with no search unless asked for; also
+// pass@k (at least one exact answer) and the mean dense reward.
+package eval
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"tsd/countdown"
+	"tsd/model"
+	"tsd/policy"
+	"tsd/tokenizer"
+)
+
+// Config says how to sample.
+type Config struct {
+	K            int     // samples per problem (seed: 16)
+	Temperature  float64 // seed: 0.2
+	TopP         float64 // seed: 1
+	MaxNewTokens int     // seed: 512
+	Batch        int     // problems per model call
+	Seed         int64
+	Style        policy.PromptStyle
+}
+
+// DefaultConfig is the source's evaluation: 16 samples at temperature 0.2, top-p 1, 512 tokens.
+func DefaultConfig() Config {
+	return Config{K: 16, Temperature: 0.2, TopP: 1, MaxNewTokens: 512, Batch: 8, Seed: 1, Style: policy.Full}
+}
+
+// ErrConfig is a configuration Run cannot use.
+var ErrConfig = errors.New("eval config")
+
+// Validate reports the first unusable setting.
+func (c Config) Validate() error {
+	switch {
+	case c.K < 1:
+		return fmt.Errorf("%w: k = %d < 1", ErrConfig, c.K)
+	case c.Temperature < 0:
+		return fmt.Errorf("%w: temperature %v < 0", ErrConfig, c.Temperature)
+	case c.TopP <= 0 || c.TopP > 1:
+		return fmt.Errorf("%w: top-p %v outside (0, 1]", ErrConfig, c.TopP)
+	case c.MaxNewTokens < 1:
+		return fmt.Errorf("%w: max new tokens %d < 1", ErrConfig, c.MaxNewTokens)
+	case c.Batch < 1:
+		return fmt.Errorf("%w: batch %d < 1", ErrConfig, c.Batch)
+	}
+	_, err := policy.ParsePromptStyle(string(c.Style))
+	return err
+}
+
+// Problem is one problem's result.
+type Problem struct {
+	Index       int               `json:"index"`
+	Problem     countdown.Problem `json:"problem"`
+	Correct     int               `json:"correct"` // samples with the exact answer
+	Samples     int               `json:"samples"`
+	MeanDense   float64           `json:"mean_dense_reward"`
+	Tokens      int64             `json:"tokens"`                // generated for this problem
+	Completions []string          `json:"completions,omitempty"` // when Run is asked to keep them
+}
+
+// Summary aggregates a run.
+type Summary struct {
+	Problems    int     `json:"problems"`
+	K           int     `json:"k"`
+	MeanAtK     float64 `json:"mean_at_k"` // mean sparse reward over all samples
+	PassAtK     float64 `json:"pass_at_k"` // fraction of problems with an exact answer among k
+	MeanDense   float64 `json:"mean_dense_reward"`
+	Tokens      int64   `json:"generated_tokens"`
+	Seconds     float64 `json:"seconds"`
+	TokensPerS  float64 `json:"tokens_per_s"`
+	Temperature float64 `json:"temperature"`
+	Search      bool    `json:"search"`
+}
+
+// Sampler draws n completions of each prompt; policy.Policy implements it.
+type Sampler interface {
+	Sample(ctx context.Context, prompts [][]int32, n int, opts model.SampleOptions) ([][]model.Completion, error)
+}
+
+// Progress is told how many problems are done, and the running summary.
+type Progress func(done int, s Summary)
+
+// Run samples cfg.K completions for every problem and grades them. keep retains the completion
+// texts in the results.
+func Run(ctx context.Context, s Sampler, tok *tokenizer.BPE, problems []countdown.Problem, cfg Config, keep bool, progress Progress) (Summary, []Problem, error) {
+	if err := cfg.Validate(); err != nil {
+		return Summary{}, nil, err
+	}
+	start := time.Now()
+	results := make([]Problem, 0, len(problems))
+	var acc accumulator
+	for lo := 0; lo < len(problems); lo += cfg.Batch {
+		hi := min(lo+cfg.Batch, len(problems))
+		prompts := make([][]int32, hi-lo)
+		for i := range prompts {
+			prompts[i] = cfg.Style.Tokens(tok, problems[lo+i])
+		}
+		opts := model.SampleOptions{Temperature: cfg.Temperature, TopP: cfg.TopP, MaxNewTokens: cfg.MaxNewTokens, Seed: cfg.Seed + int64(lo)}
+		comps, err := s.Sample(ctx, prompts, cfg.K, opts)
+		if err != nil {
+			return Summary{}, nil, err
+		}
+		for i, cs := range comps {
+			r := grade(lo+i, problems[lo+i], cs, tok, keep)
+			acc.add(r)
+			results = append(results, r)
+		}
+		if progress != nil {
+			progress(hi, acc.summary(cfg, time.Since(start)))
+		}
+	}
+	return acc.summary(cfg, time.Since(start)), results, nil
+}
+
+func grade(index int, p countdown.Problem, comps []model.Completion, tok *tokenizer.BPE, keep bool) Problem {
+	r := Problem{Index: index, Problem: p, Samples: len(comps)}
+	for _, c := range comps {
+		text := tok.Decode(c.Tokens)
+		g := countdown.Grade(p, text)
+		if g.Correct {
+			r.Correct++
+		}
+		r.MeanDense += g.Reward
+		r.Tokens += int64(len(c.Tokens))
+		if keep {
+			r.Completions = append(r.Completions, text)
+		}
+	}
+	if len(comps) > 0 {
+		r.MeanDense /= float64(len(comps))
+	}
+	return r
+}
+
+// accumulator keeps the running totals behind a Summary.
+type accumulator struct {
+	problems, solved, samples, correct int
+	dense                              float64
+	tokens                             int64
+}
+
+func (a *accumulator) add(r Problem) {
+	a.problems++
+	a.samples += r.Samples
+	a.correct += r.Correct
+	a.dense += r.MeanDense * float64(r.Samples)
+	a.tokens += r.Tokens
+	if r.Correct > 0 {
+		a.solved++
+	}
+}
+
+func (a *accumulator) summary(cfg Config, took time.Duration) Summary {
+	s := Summary{Problems: a.problems, K: cfg.K, Tokens: a.tokens, Seconds: took.Seconds(), Temperature: cfg.Temperature}
+	if a.samples > 0 {
+		s.MeanAtK = float64(a.correct) / float64(a.samples)
+		s.MeanDense = a.dense / float64(a.samples)
+	}
+	if a.problems > 0 {
+		s.PassAtK = float64(a.solved) / float64(a.problems)
+	}
+	if took > 0 {
+		s.TokensPerS = float64(a.tokens) / took.Seconds()
+	}
+	return s
+}
