@@ -21,10 +21,10 @@ type ExportNode struct {
 	Parent   NodeID   `json:"parent"` // -1 for the root
 	Step     string   `json:"step"`   // text of the edge into the node; empty for the root
 	Tokens   int      `json:"tokens"` // tokens in that step
-	Prior    float64  `json:"prior"`
+	Prior    float32  `json:"prior"`
 	Visits   int      `json:"visits"`
 	ValueSum float64  `json:"value_sum"`
-	Value    float64  `json:"value"` // own estimate: value head after the step, or the reward if terminal
+	Value    float32  `json:"value"` // own estimate: value head after the step, or the reward if terminal
 	Expanded bool     `json:"expanded"`
 	Terminal bool     `json:"terminal"`
 	Reward   *float64 `json:"reward,omitempty"` // dense reward; terminal nodes only
@@ -44,10 +44,10 @@ func (t *Tree) Export() *Export {
 			Parent:   NodeID(n.parent),
 			Step:     s.text,
 			Tokens:   len(s.tokens),
-			Prior:    float64(n.prior),
+			Prior:    n.prior,
 			Visits:   int(n.visits),
 			ValueSum: n.valueSum,
-			Value:    float64(n.value),
+			Value:    n.value,
 			Expanded: n.state == expanded,
 			Terminal: n.state == terminal,
 		}
@@ -139,7 +139,7 @@ func (e *Export) checkNode(i int) error {
 		return fmt.Errorf("terminal and expanded")
 	case n.Terminal != (n.Reward != nil):
 		return fmt.Errorf("terminal %v but reward %v", n.Terminal, n.Reward)
-	case n.Reward != nil && math.Abs(*n.Reward-n.Value) > 1e-6:
+	case n.Reward != nil && math.Abs(*n.Reward-float64(n.Value)) > 1e-6:
 		return fmt.Errorf("reward %v but value %v", *n.Reward, n.Value)
 	}
 	return nil
@@ -163,11 +163,11 @@ func (e *Export) checkSums(i int, kids []NodeID) error {
 	if n.Expanded != (len(kids) > 0) {
 		return fmt.Errorf("expanded %v with %d children", n.Expanded, len(kids))
 	}
-	visits, sum, priors := e.evaluations(i), float64(e.evaluations(i))*n.Value, 0.0
+	visits, sum, priors := e.evaluations(i), float64(e.evaluations(i))*float64(n.Value), 0.0
 	for _, k := range kids {
 		visits += e.Nodes[k].Visits
 		sum += e.Nodes[k].ValueSum
-		priors += e.Nodes[k].Prior
+		priors += float64(e.Nodes[k].Prior)
 	}
 	switch {
 	case visits != n.Visits:

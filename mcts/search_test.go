@@ -102,7 +102,7 @@ func TestVisitsFollowPriors(t *testing.T) {
 			root := e.Nodes[0]
 			for _, n := range e.Nodes[1:5] {
 				share := float64(n.Visits) / float64(root.Visits)
-				if math.Abs(share-n.Prior) > 0.01 {
+				if math.Abs(share-float64(n.Prior)) > 0.01 {
 					t.Errorf("child %q: prior %.3f, visit share %.3f (%d of %d)", n.Step, n.Prior, share, n.Visits, root.Visits)
 				}
 			}
@@ -304,7 +304,7 @@ func TestPriors(t *testing.T) {
 				t.Fatalf("%d children, want %d", len(kids), len(tc.wantSteps))
 			}
 			for i, k := range kids {
-				if k.Step != tc.wantSteps[i] || math.Abs(k.Prior-tc.wantPriors[i]) > 1e-6 || k.Tokens != tc.wantTokens[i] {
+				if k.Step != tc.wantSteps[i] || math.Abs(float64(k.Prior)-tc.wantPriors[i]) > 1e-6 || k.Tokens != tc.wantTokens[i] {
 					t.Errorf("child %d: %q prior %.6f %d tokens, want %q prior %.6f %d tokens",
 						i, k.Step, k.Prior, k.Tokens, tc.wantSteps[i], tc.wantPriors[i], tc.wantTokens[i])
 				}
