@@ -32,7 +32,7 @@ TSD_SOME_FLAG. A flag given on the command line wins over the environment.`,
 			return flagsFromEnv(cmd, os.LookupEnv)
 		},
 	}
-	root.AddCommand()
+	root.AddCommand(newMctsCmd())
 	return root
 }
 
