@@ -3,7 +3,9 @@ package mcts_test
 import (
 	"context"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"tsd/mcts"
 	"tsd/mcts/mctstest"
@@ -70,7 +72,7 @@ func benchPrompt() []int32 {
 func BenchmarkSearch(b *testing.B) {
 	cfg := mcts.DefaultConfig()
 	model, prompt := newInstant(cfg.Samples), benchPrompt()
-	sims := 0
+	sims, cpu0 := 0, cpuTime()
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		cfg.Seed = uint64(i)
@@ -80,7 +82,7 @@ func BenchmarkSearch(b *testing.B) {
 		}
 		sims += res.Stats.Simulations
 	}
-	reportSims(b, sims)
+	reportSims(b, sims, cpu0)
 }
 
 // Selection and backup alone: descents through a fully expanded tree of depth 6 (K=4, 5,461
@@ -108,14 +110,14 @@ func BenchmarkSelectBackup(b *testing.B) {
 		}
 	}
 	b.ReportAllocs()
-	n := 0
+	n, cpu0 := 0, cpuTime()
 	for b.Loop() {
 		if _, ok := tree.Select(); ok {
 			b.Fatal("a fully expanded tree asked for the model")
 		}
 		n++
 	}
-	reportSims(b, n)
+	reportSims(b, n, cpu0)
 }
 
 // Twelve searches at once (the seed's trees in flight) over one Batcher and a model that costs
@@ -131,7 +133,7 @@ func BenchmarkSearchesShareBatcher(b *testing.B) {
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	go func() { _ = batcher.Run(ctx) }()
-	sims := 0
+	sims, cpu0 := 0, cpuTime()
 	var mu sync.Mutex
 	for b.Loop() {
 		var wg sync.WaitGroup
@@ -151,16 +153,21 @@ func BenchmarkSearchesShareBatcher(b *testing.B) {
 		}
 		wg.Wait()
 	}
-	reportSims(b, sims)
+	reportSims(b, sims, cpu0)
 	st := batcher.Stats()
 	b.ReportMetric(float64(st.Requests)/float64(st.Batches), "requests/batch")
 }
 
+// Exporting a large tree: the first seed whose search grows past 5,000 nodes.
 func BenchmarkExport(b *testing.B) {
 	cfg := mcts.DefaultConfig()
-	res, err := mcts.Search(context.Background(), cfg, benchPrompt(), newInstant(cfg.Samples), cheapReward)
-	if err != nil {
-		b.Fatal(err)
+	var res mcts.Result
+	for res.Stats.Nodes < 5000 {
+		cfg.Seed++
+		var err error
+		if res, err = mcts.Search(context.Background(), cfg, benchPrompt(), newInstant(cfg.Samples), cheapReward); err != nil {
+			b.Fatal(err)
+		}
 	}
 	b.ReportAllocs()
 	for b.Loop() {
@@ -170,9 +177,20 @@ func BenchmarkExport(b *testing.B) {
 }
 
 // reportSims reports simulations (selection + backup, with whatever expansion they needed) per
-// second of benchmark time.
-func reportSims(b *testing.B, sims int) {
+// second of benchmark time, and the process's CPU time per simulation since cpu0: on a shared
+// machine CPU time is steadier than wall time (run with -cpu 1 so one core does the work; the
+// garbage collector's CPU time counts too).
+func reportSims(b *testing.B, sims int, cpu0 time.Duration) {
 	b.ReportMetric(float64(sims)/b.Elapsed().Seconds(), "sims/s")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(sims), "ns/sim")
+	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(sims), "cpu-ns/sim")
 }
 
+// cpuTime is the user and system CPU time of the whole process so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

@@ -130,12 +130,9 @@ func mergeCopies(conts []Continuation, weights []float64, out []child) []child {
 // or the reward of the completion if terminal).
 func (t *Tree) fillChild(parent int32, k *child, c *Continuation) error {
 	k.step = step{
-		tokens:    c.Tokens,
-		logProbs:  c.LogProbs,
-		values:    c.Values,
-		text:      c.Text,
-		newTokens: t.steps[parent].newTokens + int32(len(c.Tokens)),
-		depth:     t.steps[parent].depth + 1,
+		Continuation: c,
+		newTokens:    t.steps[parent].newTokens + int32(len(c.Tokens)),
+		depth:        t.steps[parent].depth + 1,
 	}
 	k.terminal = c.EOS || int(k.step.newTokens) >= t.cfg.MaxNewTokens
 	if !k.terminal {
@@ -178,8 +175,8 @@ func (t *Tree) completion(id int32, last *step) ([]int32, string) {
 		tokens = make([]int32, 0, path[0].newTokens)
 	}
 	for i := len(path) - 1; i >= 0; i-- {
-		tokens = append(tokens, path[i].tokens...)
-		text.WriteString(path[i].text)
+		tokens = append(tokens, path[i].Tokens...)
+		text.WriteString(path[i].Text)
 	}
 	return tokens, text.String()
 }

@@ -42,8 +42,8 @@ func (t *Tree) Export() *Export {
 		e.Nodes[i] = ExportNode{
 			ID:       NodeID(i),
 			Parent:   NodeID(n.parent),
-			Step:     s.text,
-			Tokens:   len(s.tokens),
+			Step:     s.Text,
+			Tokens:   len(s.Tokens),
 			Prior:    n.prior,
 			Visits:   int(n.visits),
 			ValueSum: n.valueSum,

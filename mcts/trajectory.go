@@ -53,11 +53,11 @@ func (t *Tree) Trajectory() (Trajectory, error) {
 			continue
 		}
 		s := &t.steps[id]
-		tr.Tokens = append(tr.Tokens, s.tokens...)
-		tr.LogProbs = append(tr.LogProbs, s.logProbs...)
-		tr.Values = append(tr.Values, s.values...)
+		tr.Tokens = append(tr.Tokens, s.Tokens...)
+		tr.LogProbs = append(tr.LogProbs, s.LogProbs...)
+		tr.Values = append(tr.Values, s.Values...)
 		tr.StepEnds = append(tr.StepEnds, len(tr.Tokens))
-		text.WriteString(s.text)
+		text.WriteString(s.Text)
 	}
 	tr.Text = text.String()
 	if tr.Terminal {

@@ -35,14 +35,13 @@ type node struct {
 }
 
 // step is the edge into a node: the sampled continuation and where it leaves the completion.
+// It points into the Stepper's answer rather than copying it, which keeps the tree's own
+// per-node memory small (the Stepper contract hands answers over for good).
 type step struct {
-	tokens    []int32
-	logProbs  []float32
-	values    []float32
-	text      string
-	reward    float64 // dense reward; set for terminal nodes only
-	newTokens int32   // generated tokens from the root through this step
-	depth     int32   // steps from the root
+	*Continuation         // an empty one for the root
+	reward        float64 // dense reward; set for terminal nodes only
+	newTokens     int32   // generated tokens from the root through this step
+	depth         int32   // steps from the root
 }
 
 // Tree is one search's state. It never calls the model: Select hands out the leaves that need
@@ -98,6 +97,7 @@ func NewTree(cfg Config, prompt []int32, reward RewardFunc) (*Tree, error) {
 		virtualValue:  float64(cfg.VirtualVisits) * cfg.VirtualLoss,
 	}
 	t.nodes[0] = node{parent: -1, prior: 1}
+	t.steps[0] = step{Continuation: &Continuation{}}
 	return t, nil
 }
 
@@ -197,7 +197,7 @@ func (t *Tree) request(id int32) StepRequest {
 	prefix := make([]int32, len(t.prompt)+int(s.newTokens))
 	copy(prefix, t.prompt)
 	for end := len(prefix); id > 0; id = t.nodes[id].parent {
-		tokens := t.steps[id].tokens
+		tokens := t.steps[id].Tokens
 		end -= len(tokens)
 		copy(prefix[end:], tokens)
 	}
