@@ -3,6 +3,7 @@ package mcts
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 )
@@ -77,7 +78,7 @@ func NewBatcher(next Stepper, cfg BatchConfig) (*Batcher, error) {
 	return &Batcher{
 		next:    next,
 		cfg:     cfg,
-		calls:   make(chan *call, 4*cfg.MaxBatch),
+		calls:   make(chan *call, min(4*cfg.MaxBatch, 1024)),
 		stopped: make(chan struct{}),
 	}, nil
 }
@@ -98,7 +99,8 @@ func (b *Batcher) Step(ctx context.Context, reqs []StepRequest) ([]StepResult, e
 	if len(reqs) == 0 {
 		return nil, nil
 	}
-	c := &call{ctx: ctx, reqs: reqs, res: make([]StepResult, len(reqs)), left: len(reqs), done: make(chan struct{})}
+	// Copy reqs: a caller that gives up may reuse its slice while the batch still holds it.
+	c := &call{ctx: ctx, reqs: slices.Clone(reqs), res: make([]StepResult, len(reqs)), left: len(reqs), done: make(chan struct{})}
 	select {
 	case b.calls <- c:
 	case <-ctx.Done():

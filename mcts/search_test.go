@@ -408,3 +408,37 @@ func must(b []byte, err error) []byte {
 }
 
 var errModel = errors.New("model on fire")
+
+// Rounds make a search reproducible: the same seed gives the same tree, even with 16 workers
+// and a model that samples (with copies to merge); another seed gives another tree.
+func TestSearchIsDeterministic(t *testing.T) {
+	l := mctstest.Lattice{Depth: 5, Probs: []float64{0.3, 0.25, 0.2, 0.1, 0.1, 0.05}, Goal: []int{5, 4, 3, 2, 1}}
+	export := func(seed uint64) string {
+		m := l.Model()
+		m.Sample = true
+		cfg := mcts.DefaultConfig()
+		cfg.Seed = seed
+		res, err := mcts.Search(context.Background(), cfg, l.Prompt(), m, l.Reward)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := checkTree(t, res.Tree)
+		merged := 0
+		for _, n := range e.Nodes {
+			if n.Expanded {
+				merged += cfg.Samples
+			}
+		}
+		if merged == len(e.Nodes)-1 {
+			t.Errorf("seed %d: no copies merged; the test needs some", seed)
+		}
+		return string(must(json.Marshal(e)))
+	}
+	a, b, c := export(1), export(1), export(2)
+	if a != b {
+		t.Error("the same seed gave two trees")
+	}
+	if a == c {
+		t.Error("two seeds gave the same tree")
+	}
+}

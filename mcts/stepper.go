@@ -7,8 +7,10 @@ import "context"
 // mctstest.Model implements it from a script for tests.
 //
 // Contract: Step returns exactly one StepResult per request, in request order, each holding
-// exactly req.Samples continuations; it is safe for concurrent use; it returns an error rather
-// than a partial answer.
+// exactly req.Samples continuations; it returns an error rather than a partial answer; it is
+// safe for concurrent use. It does not use reqs after it returns, and the answers it returns
+// belong to the caller, who may keep them (the tree keeps them as its nodes' steps) but never
+// modifies them.
 type Stepper interface {
 	Step(ctx context.Context, reqs []StepRequest) ([]StepResult, error)
 }

@@ -74,6 +74,10 @@ type Leaf struct {
 	Request StepRequest
 }
 
+// maxPrealloc caps the nodes NewTree allocates up front (64 bytes each); the seed's search
+// makes at most 6,401.
+const maxPrealloc = 1 << 14
+
 // NewTree starts a search from prompt, the chat-formatted root. reward scores completions.
 func NewTree(cfg Config, prompt []int32, reward RewardFunc) (*Tree, error) {
 	if err := cfg.Validate(); err != nil {
@@ -85,7 +89,7 @@ func NewTree(cfg Config, prompt []int32, reward RewardFunc) (*Tree, error) {
 	if reward == nil {
 		return nil, fmt.Errorf("%w: nil RewardFunc", ErrBadConfig)
 	}
-	capacity := 1 + min(cfg.Simulations(), 1<<16)*cfg.Samples
+	capacity := min(1+cfg.Simulations()*cfg.Samples, maxPrealloc)
 	t := &Tree{
 		cfg:           cfg,
 		prompt:        prompt,
