@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"slices"
 	"testing"
 
 	"tsd/mcts"
@@ -121,5 +122,31 @@ func TestSearchErrors(t *testing.T) {
 				t.Errorf("Search() = %v, want %v", err, tc.want)
 			}
 		})
+	}
+}
+
+// A leaf's request carries its whole prefix (prompt, then the steps on its path), the sampling
+// settings, a step cap that respects the token budget, and a seed of its own.
+func TestRequest(t *testing.T) {
+	l := mctstest.Lattice{Depth: 3, Probs: []float64{0.4, 0.3, 0.2, 0.1}, Goal: []int{0, 0, 0}}
+	cfg := mcts.DefaultConfig()
+	cfg.MaxNewTokens, cfg.Temperature, cfg.StopText = 67, 0.7, "</s>"
+	tree := newTree(t, cfg, &l)
+	expandRoot(t, tree, &l)
+	a, _ := tree.Select()
+	b, _ := tree.Select()
+	expand(t, tree, &l, a)
+	var c mcts.Leaf
+	for ok := false; !ok || c.Node <= b.Node; {
+		c, ok = tree.Select() // the next leaf below a
+	}
+	want := mcts.StepRequest{Prefix: []int32{1, 1, 1, 100, 2, 100, 2}, PromptLen: 3, Samples: 4, Temperature: 0.7,
+		MaxTokens: 63, Stop: "</s>", Seed: c.Request.Seed}
+	if got := c.Request; !slices.Equal(got.Prefix, want.Prefix) || got.PromptLen != want.PromptLen || got.Samples != want.Samples ||
+		got.Temperature != want.Temperature || got.MaxTokens != want.MaxTokens || got.Stop != want.Stop {
+		t.Errorf("request %+v, want %+v", got, want)
+	}
+	if a.Request.Seed == b.Request.Seed || b.Request.Seed == c.Request.Seed {
+		t.Errorf("seeds %d, %d, %d are not distinct", a.Request.Seed, b.Request.Seed, c.Request.Seed)
 	}
 }

@@ -22,6 +22,10 @@ type StepRequest struct {
 	// node's prefix extends its parent's, which is what lets an adapter reuse KV caches.
 	Prefix []int32
 
+	// PromptLen says how much of Prefix is the root prompt, the part every request of a tree
+	// shares: an adapter that keeps the prompt's KV cache only runs Prefix[PromptLen:] again.
+	PromptLen int
+
 	// Samples continuations are wanted, drawn independently at Temperature.
 	Samples     int
 	Temperature float64

@@ -200,13 +200,14 @@ func (t *Tree) request(id int32) StepRequest {
 	s := &t.steps[id]
 	prefix := make([]int32, len(t.prompt)+int(s.newTokens))
 	copy(prefix, t.prompt)
-	for end := len(prefix); id > 0; id = t.nodes[id].parent {
-		tokens := t.steps[id].Tokens
+	for end, at := len(prefix), id; at > 0; at = t.nodes[at].parent {
+		tokens := t.steps[at].Tokens
 		end -= len(tokens)
 		copy(prefix[end:], tokens)
 	}
 	return StepRequest{
 		Prefix:      prefix,
+		PromptLen:   len(t.prompt),
 		Samples:     t.cfg.Samples,
 		Temperature: t.cfg.Temperature,
 		MaxTokens:   t.stepCap(s.newTokens),
