@@ -158,25 +158,26 @@ func (t *Tree) score(tokens []int32, text string) (float64, error) {
 }
 
 // completion returns the generated tokens and text from the root through node id, followed by
-// last when it is not nil.
+// last. The tokens are scratch space, valid until the next call (RewardFunc must not keep them).
 func (t *Tree) completion(id int32, last *step) ([]int32, string) {
-	var path []*step
-	if last != nil {
-		path = append(path, last)
-	}
+	path := t.path[:0]
 	for ; id > 0; id = t.nodes[id].parent {
 		path = append(path, &t.steps[id])
 	}
-	var (
-		tokens []int32
-		text   strings.Builder
-	)
-	if len(path) > 0 {
-		tokens = make([]int32, 0, path[0].newTokens)
+	t.path = path
+	tokens := t.tokens[:0]
+	size := len(last.Text)
+	for _, s := range path {
+		size += len(s.Text)
 	}
+	var text strings.Builder
+	text.Grow(size)
 	for i := len(path) - 1; i >= 0; i-- {
 		tokens = append(tokens, path[i].Tokens...)
 		text.WriteString(path[i].Text)
 	}
+	tokens = append(tokens, last.Tokens...)
+	text.WriteString(last.Text)
+	t.tokens = tokens
 	return tokens, text.String()
 }

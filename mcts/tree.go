@@ -64,8 +64,11 @@ type Tree struct {
 	// as floats for selection.
 	virtualVisits, virtualValue float64
 
-	sums []float64 // scratch for Expand
-	kids []child   // scratch for Expand
+	// Scratch space for Expand.
+	sums   []float64
+	kids   []child
+	path   []*step
+	tokens []int32
 }
 
 // Leaf is a node that needs a model call: give Request to a Stepper and its result to Expand.
