@@ -52,7 +52,7 @@ func goalValue(goal []int) func([]int) float32 {
 // The search must find the single rewarding completion of a lattice whose policy steers away
 // from it, where sampling from the policy almost never does.
 func TestSearchFindsOnlyRewardingPath(t *testing.T) {
-	probs, deep := []float64{0.3, 0.3, 0.3, 0.1}, []int{3, 1, 3, 0, 3, 2, 3, 3}
+	probs, deep := []float64{0.32, 0.32, 0.32, 0.04}, []int{3, 1, 3, 0, 3, 2, 3, 3}
 	for _, tc := range []struct {
 		name      string
 		lattice   mctstest.Lattice
@@ -65,8 +65,10 @@ func TestSearchFindsOnlyRewardingPath(t *testing.T) {
 			l := tc.lattice
 			cfg := mcts.DefaultConfig()
 			cfg.FirstPlay = tc.firstPlay
-			if p := l.GoalProbability(cfg.Temperature); p > 1e-3 {
-				t.Fatalf("sampling finds the goal with probability %v; the test needs a rare goal", p)
+			// Sampling as many completions as the search has simulations finds the goal with
+			// probability 1-(1-p)^N.
+			if p := 1 - math.Pow(1-l.GoalProbability(cfg.Temperature), float64(cfg.Simulations())); p > 0.01 {
+				t.Fatalf("%d samples find the goal with probability %v; the test needs a rare goal", cfg.Simulations(), p)
 			}
 			res, err := mcts.Search(context.Background(), cfg, l.Prompt(), l.Model(), l.Reward)
 			if err != nil {
@@ -80,7 +82,8 @@ func TestSearchFindsOnlyRewardingPath(t *testing.T) {
 			if res.Stats.Simulations != cfg.Simulations() {
 				t.Errorf("%d simulations, want %d", res.Stats.Simulations, cfg.Simulations())
 			}
-			t.Logf("%q after %+v", tr.Text, res.Stats)
+			t.Logf("%q after %+v; %d samples would find it with probability %.2g", tr.Text, res.Stats,
+				cfg.Simulations(), 1-math.Pow(1-l.GoalProbability(cfg.Temperature), float64(cfg.Simulations())))
 		})
 	}
 }
