@@ -191,7 +191,8 @@ func (b *Batcher) gather(ctx context.Context, batch []piece) []piece {
 // piece fills this batch, the rest stay at the end of the slice for the batches after it. Calls
 // whose caller has gone are dropped.
 func (b *Batcher) add(batch []piece, size int, c *call) ([]piece, int) {
-	if c.ctx.Err() != nil {
+	if err := c.ctx.Err(); err != nil {
+		c.finish(err)
 		return batch, size
 	}
 	for lo := 0; lo < len(c.reqs); {
@@ -209,6 +210,9 @@ func (b *Batcher) run(ctx context.Context, batch []piece, reqs []StepRequest) ([
 	n := 0
 	for n < len(batch) && len(reqs)+batch[n].hi-batch[n].lo <= b.cfg.MaxBatch {
 		p := batch[n]
+		if err := p.c.ctx.Err(); err != nil && !p.c.over {
+			p.c.finish(err) // the caller has gone: spare the model its requests
+		}
 		if !p.c.over {
 			reqs = append(reqs, p.c.reqs[p.lo:p.hi]...)
 		}
@@ -233,35 +237,36 @@ func route(pieces []piece, res []StepResult, err error) {
 	off := 0
 	for _, p := range pieces {
 		c := p.c
-		if c.over {
-			continue
-		}
-		if err != nil {
-			c.err, c.over = err, true
-			close(c.done)
-			continue
-		}
-		off += copy(c.res[p.lo:p.hi], res[off:])
-		if c.left -= p.hi - p.lo; c.left == 0 {
-			c.over = true
-			close(c.done)
+		switch {
+		case c.over:
+		case err != nil:
+			c.finish(err)
+		default:
+			off += copy(c.res[p.lo:p.hi], res[off:])
+			if c.left -= p.hi - p.lo; c.left == 0 {
+				c.finish(nil)
+			}
 		}
 	}
+}
+
+// finish ends c: answered if err is nil, failed otherwise.
+func (c *call) finish(err error) {
+	c.err, c.over = err, true
+	close(c.done)
 }
 
 // failQueued fails the batch's pieces and every queued call with ErrBatcherStopped.
 func (b *Batcher) failQueued(batch []piece) {
 	for _, p := range batch {
 		if !p.c.over {
-			p.c.err, p.c.over = ErrBatcherStopped, true
-			close(p.c.done)
+			p.c.finish(ErrBatcherStopped)
 		}
 	}
 	for {
 		select {
 		case c := <-b.calls:
-			c.err, c.over = ErrBatcherStopped, true
-			close(c.done)
+			c.finish(ErrBatcherStopped)
 		default:
 			return
 		}

@@ -3,6 +3,7 @@ package mcts
 import (
 	"fmt"
 	"math"
+	"slices"
 )
 
 // NodeID names a node of one Tree. The root is 0; a child's id is larger than its parent's.
@@ -95,7 +96,7 @@ func NewTree(cfg Config, prompt []int32, reward RewardFunc) (*Tree, error) {
 	capacity := min(1+cfg.Simulations()*cfg.Samples, maxPrealloc)
 	t := &Tree{
 		cfg:           cfg,
-		prompt:        prompt,
+		prompt:        slices.Clone(prompt),
 		reward:        reward,
 		nodes:         make([]node, 1, capacity),
 		steps:         make([]step, 1, capacity),
@@ -108,7 +109,8 @@ func NewTree(cfg Config, prompt []int32, reward RewardFunc) (*Tree, error) {
 	return t, nil
 }
 
-// Remaining is how many simulations of the budget (Workers·Iterations) have not started.
+// Remaining is how many simulations of the budget (Workers·Iterations) have not started;
+// negative once Select has been called beyond the budget.
 func (t *Tree) Remaining() int { return t.cfg.Simulations() - t.started }
 
 // InFlight is how many simulations hold virtual loss: expansions handed out by Select and not
