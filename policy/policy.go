@@ -5,9 +5,8 @@ package policy
 
 import (
 	"context"
-	"fmt"
+	"encoding/binary"
 	"hash/fnv"
-	"strings"
 
 	"tsd/mcts"
 	"tsd/model"
@@ -56,12 +55,13 @@ func (p *Policy) Close() error {
 	})
 }
 
+// key names a prompt in the cache map.
 func key(toks []int32) string {
-	var b strings.Builder
-	for _, t := range toks {
-		fmt.Fprintf(&b, "%d,", t)
+	b := make([]byte, 4*len(toks))
+	for i, t := range toks {
+		binary.LittleEndian.PutUint32(b[4*i:], uint32(t))
 	}
-	return b.String()
+	return string(b)
 }
 
 // Hold registers a prompt whose expansions will follow; Release forgets it once its search ends.
@@ -110,6 +110,49 @@ func (p *Policy) Step(ctx context.Context, reqs []mcts.StepRequest) ([]mcts.Step
 }
 
 func (p *Policy) step(reqs []mcts.StepRequest) ([]mcts.StepResult, error) {
+	out := make([]mcts.StepResult, len(reqs))
+	// Requests near the token budget ask for shorter steps: one Generate per step cap.
+	for _, group := range byCap(reqs) {
+		sub := make([]mcts.StepRequest, len(group))
+		for j, i := range group {
+			sub[j] = reqs[i]
+		}
+		res, err := p.stepSame(sub)
+		if err != nil {
+			return nil, err
+		}
+		for j, i := range group {
+			out[i] = res[j]
+		}
+	}
+	return out, nil
+}
+
+// byCap groups request indices by their sampling settings, in order of first appearance.
+func byCap(reqs []mcts.StepRequest) [][]int {
+	type settings struct {
+		maxTokens int
+		temp      float64
+		stop      string
+	}
+	var order []settings
+	groups := map[settings][]int{}
+	for i, r := range reqs {
+		k := settings{r.MaxTokens, r.Temperature, r.Stop}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], i)
+	}
+	out := make([][]int, len(order))
+	for i, k := range order {
+		out[i] = groups[k]
+	}
+	return out
+}
+
+// stepSame expands requests that share their sampling settings, in one batch.
+func (p *Policy) stepSame(reqs []mcts.StepRequest) ([]mcts.StepResult, error) {
 	batch, err := p.batchCache(reqs)
 	if err != nil {
 		return nil, err
@@ -146,8 +189,7 @@ func (p *Policy) step(reqs []mcts.StepRequest) ([]mcts.StepResult, error) {
 }
 
 // batchCache builds a cache with one row per request: the prompt's cache, extended by the steps
-// after the prompt. Requests of one Step call share temperature, step length and stop text (one
-// tree configuration); a request whose prompt was not registered is prefilled whole.
+// after the prompt. A request whose prompt was not registered with Hold is prefilled whole.
 func (p *Policy) batchCache(reqs []mcts.StepRequest) (*model.Cache, error) {
 	parts := make([]*model.Cache, len(reqs))
 	suffixes := make([][]int32, len(reqs))
@@ -158,10 +200,7 @@ func (p *Policy) batchCache(reqs []mcts.StepRequest) (*model.Cache, error) {
 		}
 	}()
 	for i, r := range reqs {
-		if r.Temperature != reqs[0].Temperature || r.MaxTokens != reqs[0].MaxTokens || r.Stop != reqs[0].Stop {
-			return nil, fmt.Errorf("policy: one Step call mixes sampling settings")
-		}
-		pc := p.promptFor(r.Prefix)
+		pc := p.promptFor(r)
 		if pc == nil {
 			c, err := p.m.Prefill([][]int32{r.Prefix})
 			if err != nil {
@@ -192,23 +231,12 @@ func (p *Policy) batchCache(reqs []mcts.StepRequest) (*model.Cache, error) {
 	return batch, nil
 }
 
-// promptFor finds the registered prompt that prefix starts with.
-func (p *Policy) promptFor(prefix []int32) *promptCache {
-	for _, pc := range p.prompts {
-		if len(pc.tokens) <= len(prefix) && equalPrefix(pc.tokens, prefix) {
-			return pc
-		}
+// promptFor finds the registered prompt of a request.
+func (p *Policy) promptFor(r mcts.StepRequest) *promptCache {
+	if r.PromptLen <= 0 || r.PromptLen > len(r.Prefix) {
+		return nil
 	}
-	return nil
-}
-
-func equalPrefix(a, b []int32) bool {
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
+	return p.prompts[key(r.Prefix[:r.PromptLen])]
 }
 
 // Sample draws n completions of each prompt (the baselines and evaluation).

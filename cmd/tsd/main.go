@@ -42,6 +42,7 @@ TSD_SOME_FLAG. A flag given on the command line wins over the environment.`,
 		newBenchCmd(),
 		newCoordinatorCmd(),
 		newClusterCmd(),
+		newMctsCmd(),
 	)
 	return root
 }
