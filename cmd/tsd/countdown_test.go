@@ -1,25 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 )
-
-// runTsd runs the root command with args and stdin and returns stdout.
-func runTsd(t *testing.T, stdin string, args ...string) (string, error) {
-	t.Helper()
-	root := newRootCmd()
-	var out bytes.Buffer
-	root.SetArgs(args)
-	root.SetIn(strings.NewReader(stdin))
-	root.SetOut(&out)
-	root.SetErr(&out)
-	err := root.Execute()
-	return out.String(), err
-}
 
 func TestCountdownGrade(t *testing.T) {
 	in := `{"input":[5,9,2],"target":28,"completion":"<step>9+5=14</step><answer>(9+5)*2</answer>"}
@@ -27,7 +13,7 @@ func TestCountdownGrade(t *testing.T) {
 {"input":[5,9,2],"target":28,"completion":"<answer>9*3</answer>"}
 {"input":[5,9,2],"target":28,"completion":"thinking..."}
 `
-	got, err := runTsd(t, in, "countdown", "grade")
+	got, err := runTSD(t, in, "countdown", "grade")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,10 +31,10 @@ func TestCountdownGenSolveFiles(t *testing.T) {
 	dir := t.TempDir()
 	problems := filepath.Join(dir, "p.jsonl")
 	solutions := filepath.Join(dir, "s.jsonl")
-	if _, err := runTsd(t, "", "countdown", "gen", "--preset", "easy", "--n", "20", "--seed", "9", "--out", problems); err != nil {
+	if _, err := runTSD(t, "", "countdown", "gen", "--preset", "easy", "--n", "20", "--seed", "9", "--out", problems); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := runTsd(t, "", "countdown", "solve", "--in", problems, "--out", solutions); err != nil {
+	if _, err := runTSD(t, "", "countdown", "solve", "--in", problems, "--out", solutions); err != nil {
 		t.Fatal(err)
 	}
 	data, err := os.ReadFile(solutions)
@@ -67,20 +53,20 @@ func TestCountdownGenSolveFiles(t *testing.T) {
 }
 
 func TestCountdownGenSeedAndEnv(t *testing.T) {
-	a, err := runTsd(t, "", "countdown", "gen", "--n", "5", "--seed", "3")
+	a, err := runTSD(t, "", "countdown", "gen", "--n", "5", "--seed", "3")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("TSD_SEED", "3")
 	t.Setenv("TSD_N", "5")
-	b, err := runTsd(t, "", "countdown", "gen")
+	b, err := runTSD(t, "", "countdown", "gen")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if a != b || strings.Count(a, "\n") != 5 {
 		t.Errorf("flags gave\n%s\nenvironment gave\n%s", a, b)
 	}
-	c, _ := runTsd(t, "", "countdown", "gen", "--n", "5", "--seed", "4")
+	c, _ := runTSD(t, "", "countdown", "gen", "--n", "5", "--seed", "4")
 	if c == a {
 		t.Error("seeds 3 and 4 gave the same problems")
 	}
@@ -100,7 +86,7 @@ func TestCountdownErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := runTsd(t, tt.stdin, tt.args...)
+			_, err := runTSD(t, tt.stdin, tt.args...)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error = %v, want one mentioning %q", err, tt.want)
 			}

@@ -14,6 +14,7 @@ import (
 
 	"tsd/hub"
 	"tsd/model"
+	"tsd/policy"
 	"tsd/tokenizer"
 	"tsd/torch"
 )
@@ -52,6 +53,33 @@ func (f *modelFlags) open(cmd *cobra.Command, trainable bool) (*model.Qwen2, str
 	}
 	m, err := model.Load(dir, model.Options{Device: dev, Trainable: trainable})
 	return m, dir, err
+}
+
+// openPolicy loads the model and its tokenizer onto a new torch worker; closing frees both.
+func (f *modelFlags) openPolicy(cmd *cobra.Command) (*policy.Policy, *tokenizer.BPE, func(), error) {
+	w := torch.NewWorker()
+	var (
+		m   *model.Qwen2
+		tok *tokenizer.BPE
+	)
+	err := w.Do(cmd.Context(), func() error {
+		var dir string
+		var err error
+		if m, dir, err = f.open(cmd, false); err != nil {
+			return err
+		}
+		tok, err = f.openTokenizer(dir)
+		return err
+	})
+	if err != nil {
+		if m != nil {
+			w.Do(cmd.Context(), func() error { m.Close(); return nil }) //nolint:errcheck
+		}
+		w.Close()
+		return nil, nil, nil, err
+	}
+	pol := policy.NewPolicy(w, m, tok, 0)
+	return pol, tok, func() { pol.Close(); w.Close() }, nil
 }
 
 // openTokenizer loads --tokenizer, or the model directory's tokenizer.json.

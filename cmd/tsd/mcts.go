@@ -1,23 +1,126 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"tsd/countdown"
 	"tsd/mcts"
 	"tsd/mcts/treesvg"
+	"tsd/policy"
 )
 
 func newMctsCmd() *cobra.Command {
+	var (
+		mf          modelFlags
+		sf          = searchFlags{cfg: mcts.DefaultConfig()}
+		problem     string
+		style       string
+		simulations int
+		export      string
+		asJSON      bool
+	)
 	cmd := &cobra.Command{
 		Use:   "mcts",
-		Short: "Monte-Carlo tree search over reasoning steps, and its tools",
+		Short: "Run one tree search over reasoning steps for a Countdown problem (and tools: view)",
+		Long: `mcts runs one pUCT search with the model for one problem and prints the chosen trajectory and its
+reward; --export writes the whole tree as JSON (draw it with "tsd mcts view").`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var p countdown.Problem
+			if err := json.Unmarshal([]byte(problem), &p); err != nil {
+				return fmt.Errorf("--problem: %v", err)
+			}
+			if err := p.Validate(); err != nil {
+				return fmt.Errorf("--problem: %w", err)
+			}
+			ps, err := policy.ParsePromptStyle(style)
+			if err != nil {
+				return err
+			}
+			cfg := sf.cfg
+			if simulations > 0 {
+				cfg.Iterations = (simulations + cfg.Workers - 1) / cfg.Workers
+			}
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			return runSearch(cmd, &mf, cfg, p, ps, export, asJSON)
+		},
 	}
+	mf.register(cmd)
+	sf.register(cmd)
+	cmd.Flags().StringVar(&problem, "problem", "", `the problem, e.g. {"input":[5,13,5,9],"target":31}`)
+	cmd.Flags().StringVar(&style, "prompt-style", "full", "full or compact (tiny models)")
+	cmd.Flags().IntVar(&simulations, "simulations", 0, "total simulations (sets --iterations to simulations/workers)")
+	cmd.Flags().StringVar(&export, "export", "", "write the search tree as JSON to this file")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	cmd.AddCommand(newMctsViewCmd())
 	return cmd
+}
+
+// runSearch loads the model and runs one search.
+func runSearch(cmd *cobra.Command, mf *modelFlags, cfg mcts.Config, p countdown.Problem, style policy.PromptStyle, export string, asJSON bool) error {
+	pol, tok, closePolicy, err := mf.openPolicy(cmd)
+	if err != nil {
+		return err
+	}
+	defer closePolicy()
+	prompt := style.Tokens(tok, p)
+	pol.Hold(prompt)
+	defer pol.Release(prompt)
+	res, err := mcts.Search(cmd.Context(), cfg, prompt, pol, func(_ []int32, text string) float64 {
+		return countdown.DenseReward(p, text)
+	})
+	if err != nil {
+		return err
+	}
+	if export != "" {
+		b, err := json.Marshal(res.Tree.Export())
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(export, b, 0o644); err != nil {
+			return err
+		}
+	}
+	tr := res.Trajectory
+	out := cmd.OutOrStdout()
+	if asJSON {
+		return json.NewEncoder(out).Encode(map[string]any{
+			"problem": p, "trajectory": tr, "correct": countdown.Correct(p, tr.Text), "stats": res.Stats})
+	}
+	fmt.Fprintf(out, "%s\n\nreward %.3f  correct %t  terminal %t\n", tr.Text, tr.Reward, countdown.Correct(p, tr.Text), tr.Terminal)
+	st := res.Stats
+	fmt.Fprintf(out, "%d simulations, %d model calls, %d nodes, depth %d, %v (%.2f%% bookkeeping)\n",
+		st.Simulations, st.Expansions, st.Nodes, st.MaxDepth, st.Wall.Round(time.Millisecond),
+		100*st.Bookkeeping.Seconds()/max(st.Wall.Seconds(), 1e-9))
+	return nil
+}
+
+// searchFlags expose every knob of the search.
+type searchFlags struct{ cfg mcts.Config }
+
+func (s *searchFlags) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	c := &s.cfg
+	f.IntVar(&c.Samples, "mcts-samples", c.Samples, "K: continuations sampled per expansion")
+	f.Float64Var(&c.Temperature, "mcts-temperature", c.Temperature, "sampling temperature of expansions")
+	f.IntVar(&c.StepMaxTokens, "step-max-tokens", c.StepMaxTokens, "longest reasoning step, in tokens")
+	f.StringVar(&c.StopText, "step-stop", c.StopText, "text that ends a reasoning step")
+	f.IntVar(&c.MaxNewTokens, "search-max-new-tokens", c.MaxNewTokens, "token budget of a whole completion")
+	f.Float64Var(&c.CPUCT, "c-puct", c.CPUCT, "pUCT exploration constant")
+	f.Float64Var(&c.UnvisitedQ, "unvisited-q", c.UnvisitedQ, "Q of an unvisited child")
+	f.IntVar(&c.Workers, "workers", c.Workers, "W: simulations in flight per tree (virtual loss)")
+	f.IntVar(&c.Iterations, "iterations", c.Iterations, "simulations per worker")
+	f.IntVar(&c.VirtualVisits, "virtual-visits", c.VirtualVisits, "visits a pending simulation adds")
+	f.Float64Var(&c.VirtualLoss, "virtual-loss", c.VirtualLoss, "value each virtual visit carries, negated")
+	f.Uint64Var(&c.Seed, "search-seed", c.Seed, "search seed")
 }
 
 func newMctsViewCmd() *cobra.Command {

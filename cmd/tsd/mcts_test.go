@@ -12,19 +12,6 @@ import (
 	"tsd/mcts/treesvg"
 )
 
-// runTsd runs the root command with args and stdin and returns what it printed.
-func runTsd(t *testing.T, stdin string, args ...string) (string, error) {
-	t.Helper()
-	root := newRootCmd()
-	var out bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&out)
-	root.SetIn(strings.NewReader(stdin))
-	root.SetArgs(args)
-	err := root.Execute()
-	return out.String(), err
-}
-
 func TestMctsView(t *testing.T) {
 	tree := filepath.Join("..", "..", "mcts", "testdata", "lattice.json")
 	golden, err := os.ReadFile(filepath.Join("..", "..", "mcts", "treesvg", "testdata", "lattice.svg"))
@@ -38,7 +25,7 @@ func TestMctsView(t *testing.T) {
 
 	t.Run("file to file", func(t *testing.T) {
 		out := filepath.Join(t.TempDir(), "tree.svg")
-		if _, err := runTsd(t, "", "mcts", "view", "--in", tree, "--out", out); err != nil {
+		if _, err := runTSD(t, "", "mcts", "view", "--in", tree, "--out", out); err != nil {
 			t.Fatal(err)
 		}
 		got, err := os.ReadFile(out)
@@ -50,7 +37,7 @@ func TestMctsView(t *testing.T) {
 		}
 	})
 	t.Run("stdin to stdout", func(t *testing.T) {
-		got, err := runTsd(t, string(raw), "mcts", "view", "--in", "-", "--out", "-")
+		got, err := runTSD(t, string(raw), "mcts", "view", "--in", "-", "--out", "-")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -60,7 +47,7 @@ func TestMctsView(t *testing.T) {
 	})
 	t.Run("options from the environment", func(t *testing.T) {
 		t.Setenv("TSD_MIN_VISITS", "0")
-		got, err := runTsd(t, string(raw), "mcts", "view", "--in", "-", "--out", "-")
+		got, err := runTSD(t, string(raw), "mcts", "view", "--in", "-", "--out", "-")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -87,7 +74,7 @@ func TestMctsViewErrors(t *testing.T) {
 		{"bad option", []string{"--in", broken, "--out", out, "--label-runes", "0"}, treesvg.ErrBadOptions},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := runTsd(t, "", append([]string{"mcts", "view"}, tc.args...)...)
+			_, err := runTSD(t, "", append([]string{"mcts", "view"}, tc.args...)...)
 			if !errors.Is(err, tc.want) {
 				t.Errorf("err = %v, want %v", err, tc.want)
 			}
@@ -96,7 +83,7 @@ func TestMctsViewErrors(t *testing.T) {
 			}
 		})
 	}
-	if _, err := runTsd(t, "", "mcts", "view", "--out", out); err == nil {
+	if _, err := runTSD(t, "", "mcts", "view", "--out", out); err == nil {
 		t.Error("view without --in succeeded")
 	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -11,19 +10,6 @@ import (
 )
 
 const qwenDir = "../../tokenizer/testdata/qwen"
-
-// runTSD runs the root command with args and stdin, returning stdout.
-func runTSD(t *testing.T, stdin string, args ...string) (string, error) {
-	t.Helper()
-	root := newRootCmd()
-	var out bytes.Buffer
-	root.SetIn(strings.NewReader(stdin))
-	root.SetOut(&out)
-	root.SetErr(&bytes.Buffer{})
-	root.SetArgs(args)
-	err := root.Execute()
-	return out.String(), err
-}
 
 func TestTokenizeCmd(t *testing.T) {
 	tests := []struct {
