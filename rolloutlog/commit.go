@@ -70,6 +70,9 @@ func (l *Log) Append(ctx context.Context, r *tsdv1.Rollout) (Entry, error) {
 		return Entry{}, err
 	}
 	if dup, err := l.precheck(r.GetActorId(), r.GetSeq()); dup || err != nil {
+		if dup {
+			l.stats.duplicates.Add(1)
+		}
 		return Entry{Duplicate: dup}, err
 	}
 	frame, err := encodeFrame(r)
@@ -162,6 +165,11 @@ func (l *Log) commitBatch(batch []*appendReq) {
 		return
 	}
 	l.publish(fresh, rotated)
+	l.stats.appended.Add(uint64(len(fresh)))
+	l.stats.duplicates.Add(uint64(len(dups)))
+	if len(fresh) > 0 {
+		l.stats.commits.Add(1)
+	}
 	for _, p := range fresh {
 		p.req.done <- appendResult{entry: Entry{Index: p.index}}
 	}

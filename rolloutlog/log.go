@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	tsdv1 "tsd/proto/tsd/v1"
 )
@@ -50,6 +51,15 @@ type Log struct {
 
 	truncMu sync.Mutex // one TruncateBefore at a time
 	commit  committer
+	stats   struct{ appended, duplicates, commits atomic.Uint64 }
+}
+
+// Stats counts what the log did since Open, for metrics: Appended/Commits is the mean group
+// commit size.
+type Stats struct {
+	Appended   uint64 // records written
+	Duplicates uint64 // Appends answered as duplicates
+	Commits    uint64 // batches written, each with one fsync (plus one per segment started)
 }
 
 // Open opens the log in dir, creating it if needed, and recovers it: see the package doc for
@@ -166,8 +176,8 @@ func (l *Log) loadSegments(firsts []uint64) error {
 func (l *Log) loadSegment(first uint64, last bool, seqs map[string]uint64) (*segment, segmentScan, error) {
 	path := filepath.Join(l.dir, segmentName(first))
 	if first != l.next {
-		return nil, segmentScan{}, fmt.Errorf("%w: %s: previous segments end before index %d",
-			ErrCorrupt, path, l.next)
+		return nil, segmentScan{}, fmt.Errorf("%w: %s starts at index %d, but the log before it ends at index %d (a segment is missing)",
+			ErrCorrupt, path, first, l.next-1)
 	}
 	flag := os.O_RDONLY
 	if last {
@@ -227,6 +237,15 @@ func (l *Log) cutTail(scan segmentScan) error {
 	l.opts.Logger.Warn("rolloutlog: cut torn tail left by a crash",
 		"file", seg.path, "offset", scan.end, "bytes", l.recovery.TornBytes, "reason", scan.torn)
 	return nil
+}
+
+// Stats returns the counters since Open.
+func (l *Log) Stats() Stats {
+	return Stats{
+		Appended:   l.stats.appended.Load(),
+		Duplicates: l.stats.duplicates.Load(),
+		Commits:    l.stats.commits.Load(),
+	}
 }
 
 // Recovery reports what Open found and cut.

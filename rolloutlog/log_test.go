@@ -163,7 +163,7 @@ func TestSegmentRotation(t *testing.T) {
 	dir := t.TempDir()
 	opts, _ := quietOptions(minSegmentBytes)
 	want := append(series("a", 9, 60), series("b", 9, 60)...) // about 560 bytes each
-	want = append(want, series("big", 1, 2000)...)              // more than a segment on its own
+	want = append(want, series("big", 1, 2000)...)            // more than a segment on its own
 	want = append(want, series("c", 2, 10)...)
 	l := mustOpen(t, dir, opts)
 	appendAll(t, l, want)
