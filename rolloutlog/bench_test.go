@@ -13,18 +13,28 @@ import (
 // benchTokens is a small rollout: one sample of 100 completion tokens with log-probs.
 const benchTokens = 100
 
-// BenchmarkAppend measures durable appends per second of small rollouts, with fsync (the
-// learner's setting) and without, from one appender and from sixteen (group commit).
+// BenchmarkAppend measures durable appends per second of small rollouts. "appenders" call
+// Append and wait, one rollout in flight each; "streams" are stream handlers that Submit up to
+// "credits" rollouts ahead and take the results in order. fsync=false is for reference only.
 func BenchmarkAppend(b *testing.B) {
-	for _, noSync := range []bool{false, true} {
-		for _, appenders := range []int{1, 16} {
-			name := fmt.Sprintf("fsync=%t/appenders=%d", !noSync, appenders)
-			b.Run(name, func(b *testing.B) { benchAppend(b, appenders, noSync) })
+	cases := []struct {
+		fsync            bool
+		streams, credits int
+	}{
+		{true, 1, 1}, {true, 16, 1}, {true, 64, 1},
+		{true, 1, 32}, {true, 16, 32},
+		{false, 1, 1}, {false, 16, 1},
+	}
+	for _, c := range cases {
+		name := fmt.Sprintf("fsync=%t/appenders=%d", c.fsync, c.streams)
+		if c.credits > 1 {
+			name = fmt.Sprintf("fsync=%t/streams=%d/credits=%d", c.fsync, c.streams, c.credits)
 		}
+		b.Run(name, func(b *testing.B) { benchAppend(b, c.streams, c.credits, !c.fsync) })
 	}
 }
 
-func benchAppend(b *testing.B, appenders int, noSync bool) {
+func benchAppend(b *testing.B, streams, credits int, noSync bool) {
 	opts, _ := quietOptions(0)
 	opts.NoSync = noSync
 	l := mustOpen(b, b.TempDir(), opts)
@@ -33,16 +43,24 @@ func benchAppend(b *testing.B, appenders int, noSync bool) {
 	var issued atomic.Int64
 	var wg sync.WaitGroup
 	b.ResetTimer()
-	for a := range appenders {
-		// Each appender is one actor reusing one message; Append keeps no reference to it.
+	for a := range streams {
+		// Each stream is one actor reusing one message; Submit keeps no reference to it.
 		r := testRollout(fmt.Sprintf("actor-%02d", a), 1, benchTokens)
 		wg.Go(func() {
+			inFlight := make(chan (<-chan Result), credits)
 			for seq := uint64(1); issued.Add(1) <= int64(b.N); seq++ {
+				if len(inFlight) == credits && !awaitOne(b, inFlight) {
+					return
+				}
 				r.Seq = seq
-				if _, err := l.Append(context.Background(), r); err != nil {
+				done, err := l.Submit(context.Background(), r)
+				if err != nil {
 					b.Error(err)
 					return
 				}
+				inFlight <- done
+			}
+			for len(inFlight) > 0 && awaitOne(b, inFlight) {
 			}
 		})
 	}
@@ -51,6 +69,15 @@ func benchAppend(b *testing.B, appenders int, noSync bool) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
 	st := l.Stats()
 	b.ReportMetric(float64(st.Appended)/float64(max(st.Commits, 1)), "records/commit")
+}
+
+// awaitOne takes the oldest result in flight, as a stream handler sends acks in order.
+func awaitOne(b *testing.B, inFlight chan (<-chan Result)) bool {
+	if res := <-<-inFlight; res.Err != nil || res.Entry.Duplicate {
+		b.Errorf("append: %+v", res)
+		return false
+	}
+	return true
 }
 
 // BenchmarkRead measures reading records back in batches, as the training loop does.

@@ -3,13 +3,14 @@ package rolloutlog
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	tsdv1 "tsd/proto/tsd/v1"
 )
 
-// maxBatchBytes bounds one group commit, so that a burst of large rollouts does not hold every
-// appender behind one enormous write.
-const maxBatchBytes = 8 << 20
+// maxQueuedBytes bounds the rollouts waiting for the disk; Submit blocks beyond it, which is
+// the backpressure the learner passes on to actors as fewer credits.
+const maxQueuedBytes = 32 << 20
 
 // Entry is the outcome of an Append.
 type Entry struct {
@@ -17,82 +18,147 @@ type Entry struct {
 	// kept once its segment is truncated, and the caller needs only Duplicate).
 	Index uint64
 	// Duplicate: the actor's highest seq was already at or above this one, so nothing was
-	// written. The original is durable by the time Append returns.
+	// written. The original is durable by the time the result arrives.
 	Duplicate bool
 }
 
-// appendReq is one Append waiting for the committer.
+// Result is what a submitted rollout's channel delivers once it is durable or has failed.
+type Result struct {
+	Entry Entry
+	Err   error
+}
+
+// appendReq is one rollout waiting for the committer.
 type appendReq struct {
 	actor string
 	seq   uint64
 	frame []byte
-	done  chan appendResult // buffered, so the committer never waits for an appender
+	done  chan Result // buffered, so the committer never waits for a submitter
 }
 
-type appendResult struct {
-	entry Entry
-	err   error
-}
-
-// committer is the single goroutine that writes: it takes every Append waiting at that moment,
+// committer is the single goroutine that writes: it takes every rollout queued at that moment,
 // writes them with one write and one fsync (group commit), then publishes and answers them all.
 type committer struct {
-	reqs    chan *appendReq // unbuffered: a waiting Append is one blocked in send
+	mu      sync.Mutex
+	queue   []*appendReq  // in submission order
+	queued  int           // bytes of frames in queue
+	space   chan struct{} // closed and replaced when the queue is taken, for blocked submitters
+	stopped bool          // Close was called: nothing more is queued
+	limit   int           // maxQueuedBytes; tests lower it
+
+	wake    chan struct{} // capacity 1: the queue is not empty
 	closing chan struct{}
-	done    chan struct{}
-	stopped bool     // closing is closed; guarded by Log.mu
-	active  *segment // the segment written to; owned by the committer goroutine
-	buf     []byte   // the batch being written, reused
+	done    chan struct{} // the committer goroutine has exited
+	active  *segment      // the segment written to; owned by the committer goroutine
+	buf     []byte        // the batch being written, reused
 }
 
-func newCommitter(active *segment) committer {
-	return committer{
-		reqs:    make(chan *appendReq),
+func newCommitter(active *segment) *committer {
+	return &committer{
+		space:   make(chan struct{}),
+		limit:   maxQueuedBytes,
+		wake:    make(chan struct{}, 1),
 		closing: make(chan struct{}),
 		done:    make(chan struct{}),
 		active:  active,
 	}
 }
 
-func (c *committer) stopping() bool { return c.stopped }
+// enqueue adds req behind everything queued before it, waiting while the queue is full.
+func (c *committer) enqueue(ctx context.Context, req *appendReq) error {
+	for {
+		c.mu.Lock()
+		if c.stopped {
+			c.mu.Unlock()
+			return ErrClosed
+		}
+		if c.queued == 0 || c.queued+len(req.frame) <= c.limit {
+			c.queue = append(c.queue, req)
+			c.queued += len(req.frame)
+			c.mu.Unlock()
+			select {
+			case c.wake <- struct{}{}:
+			default: // already signalled
+			}
+			return nil
+		}
+		space := c.space
+		c.mu.Unlock()
+		select {
+		case <-space:
+		case <-c.closing:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
 
-func (c *committer) stop() {
+// take empties the queue.
+func (c *committer) take() []*appendReq {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	batch := c.queue
+	c.queue, c.queued = nil, 0
+	close(c.space)
+	c.space = make(chan struct{})
+	return batch
+}
+
+// stop refuses further rollouts; false if it was already stopped.
+func (c *committer) stop() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopped {
+		return false
+	}
 	c.stopped = true
 	close(c.closing)
+	return true
 }
 
 // Append writes r durably and returns its index, or reports it as a duplicate (see Entry). It
-// returns once r (or its original) is on disk, together with every Append waiting at the same
-// moment. If ctx ends first, the outcome is unknown: r may still be written, and a retry will
-// then be a duplicate.
+// returns once r (or its original) is on disk, sharing the write and fsync with every rollout
+// queued at the same moment. If ctx ends first, the outcome is unknown: r may still be
+// written, and a retry will then be a duplicate.
 func (l *Log) Append(ctx context.Context, r *tsdv1.Rollout) (Entry, error) {
-	if err := validateRollout(r); err != nil {
-		return Entry{}, err
-	}
-	if dup, err := l.precheck(r.GetActorId(), r.GetSeq()); dup || err != nil {
-		if dup {
-			l.stats.duplicates.Add(1)
-		}
-		return Entry{Duplicate: dup}, err
-	}
-	frame, err := encodeFrame(r)
+	done, err := l.Submit(ctx, r)
 	if err != nil {
 		return Entry{}, err
 	}
-	req := &appendReq{actor: r.GetActorId(), seq: r.GetSeq(), frame: frame, done: make(chan appendResult, 1)}
 	select {
-	case l.commit.reqs <- req:
-	case <-l.commit.closing:
-		return Entry{}, ErrClosed
+	case res := <-done:
+		return res.Entry, res.Err
 	case <-ctx.Done():
 		return Entry{}, ctx.Err()
 	}
-	select {
-	case res := <-req.done:
-		return res.entry, res.err
-	case <-ctx.Done():
-		return Entry{}, ctx.Err()
+}
+
+// Submit queues r and returns at once (unless the queue is full) with a channel that delivers
+// its Result once it is durable. Rollouts are written in the order they were submitted, so a
+// stream handler can submit each rollout as it arrives and ack in order as the results come,
+// keeping many of one actor's rollouts in one group commit. r is encoded before Submit
+// returns; the caller may reuse it.
+func (l *Log) Submit(ctx context.Context, r *tsdv1.Rollout) (<-chan Result, error) {
+	if err := validateRollout(r); err != nil {
+		return nil, err
 	}
+	done := make(chan Result, 1)
+	if dup, err := l.precheck(r.GetActorId(), r.GetSeq()); err != nil {
+		return nil, err
+	} else if dup {
+		l.stats.duplicates.Add(1)
+		done <- Result{Entry: Entry{Duplicate: true}}
+		return done, nil
+	}
+	frame, err := encodeFrame(r)
+	if err != nil {
+		return nil, err
+	}
+	req := &appendReq{actor: r.GetActorId(), seq: r.GetSeq(), frame: frame, done: done}
+	if err := l.commit.enqueue(ctx, req); err != nil {
+		return nil, err
+	}
+	return done, nil
 }
 
 // precheck answers without queueing when the log cannot take r or r is a duplicate of
@@ -101,7 +167,7 @@ func (l *Log) precheck(actor string, seq uint64) (duplicate bool, err error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	switch {
-	case l.closed || l.commit.stopped:
+	case l.closed:
 		return false, ErrClosed
 	case l.failed != nil:
 		return false, l.failed
@@ -109,31 +175,25 @@ func (l *Log) precheck(actor string, seq uint64) (duplicate bool, err error) {
 	return seq <= l.seqs[actor], nil
 }
 
-// runCommitter is the committer goroutine.
+// runCommitter is the committer goroutine. On Close it writes what is queued, then exits.
 func (l *Log) runCommitter() {
-	defer close(l.commit.done)
+	c := l.commit
+	defer close(c.done)
 	for {
 		select {
-		case <-l.commit.closing:
-			return
-		case req := <-l.commit.reqs:
-			l.commitBatch(l.gather(req))
+		case <-c.wake:
+		case <-c.closing:
 		}
-	}
-}
-
-// gather collects every Append blocked in send right now, up to maxBatchBytes.
-func (l *Log) gather(first *appendReq) []*appendReq {
-	batch, size := []*appendReq{first}, len(first.frame)
-	for size < maxBatchBytes {
+		if batch := c.take(); len(batch) > 0 {
+			l.commitBatch(batch)
+			continue
+		}
 		select {
-		case req := <-l.commit.reqs:
-			batch, size = append(batch, req), size+len(req.frame)
+		case <-c.closing: // stopped, and the queue was empty after it stopped
+			return
 		default:
-			return batch
 		}
 	}
-	return batch
 }
 
 // placed is a record of the batch with where it goes.
@@ -147,7 +207,7 @@ type placed struct {
 // commitBatch writes, fsyncs, publishes and answers one batch.
 func (l *Log) commitBatch(batch []*appendReq) {
 	if l.failed != nil { // only this goroutine sets it
-		answer(batch, appendResult{err: l.failed})
+		answer(batch, Result{Err: l.failed})
 		return
 	}
 	fresh, dups := l.dedup(batch)
@@ -161,7 +221,7 @@ func (l *Log) commitBatch(batch []*appendReq) {
 		close(l.notify) // wake Waiters, who will see the failure
 		l.notify = make(chan struct{})
 		l.mu.Unlock()
-		answer(batch, appendResult{err: l.failed})
+		answer(batch, Result{Err: l.failed})
 		return
 	}
 	l.publish(fresh, rotated)
@@ -171,9 +231,9 @@ func (l *Log) commitBatch(batch []*appendReq) {
 		l.stats.commits.Add(1)
 	}
 	for _, p := range fresh {
-		p.req.done <- appendResult{entry: Entry{Index: p.index}}
+		p.req.done <- Result{Entry: Entry{Index: p.index}}
 	}
-	answer(dups, appendResult{entry: Entry{Duplicate: true}})
+	answer(dups, Result{Entry: Entry{Duplicate: true}})
 }
 
 // dedup splits a batch into new records, in order, and duplicates: a seq at or below the actor's
@@ -197,7 +257,7 @@ func (l *Log) write(fresh []placed) (rotated []*segment, err error) {
 	if len(fresh) == 0 {
 		return nil, nil
 	}
-	c := &l.commit
+	c := l.commit
 	c.buf = c.buf[:0]
 	off := c.active.size // the file holds exactly the published records
 	for i := range fresh {
@@ -222,7 +282,7 @@ func (l *Log) write(fresh []placed) (rotated []*segment, err error) {
 
 // flush writes the buffered records to the active segment and fsyncs it.
 func (l *Log) flush() error {
-	c := &l.commit
+	c := l.commit
 	if _, err := c.active.f.Write(c.buf); err != nil {
 		return fmt.Errorf("write %s: %w", c.active.path, err)
 	}
@@ -252,7 +312,7 @@ func (l *Log) publish(fresh []placed, rotated []*segment) {
 }
 
 // answer gives every request in reqs the same result.
-func answer(reqs []*appendReq, res appendResult) {
+func answer(reqs []*appendReq, res Result) {
 	for _, req := range reqs {
 		req.done <- res
 	}

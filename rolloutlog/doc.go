@@ -37,7 +37,9 @@
 //
 //  1. Open the log once per directory (a second Open, in any process, fails with ErrLocked).
 //  2. Append each actor's rollouts in seq order; ack the actor only after Append returned nil. A
-//     canceled context leaves the outcome unknown: the actor's retry will be recognised.
+//     canceled context leaves the outcome unknown: the actor's retry will be recognised. To keep
+//     several of one actor's rollouts in flight, Submit them in order from the stream's receive
+//     loop and ack as their results arrive, in the same order.
 //  3. Train from Read(next, n), starting at the index the last checkpoint stored, and Wait for more.
 //  4. After a checkpoint covering every index below i is durable, call TruncateBefore(i).
 //  5. Close the log. After ErrFailed (a write or fsync failed) nothing more is appended: close

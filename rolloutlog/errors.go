@@ -2,8 +2,8 @@ package rolloutlog
 
 import "errors"
 
-// Errors callers can test with errors.Is; every error this package returns wraps one of them
-// (or a context error, or an error from the file system while opening).
+// Errors callers can test with errors.Is; every error this package returns wraps one of them,
+// a context error, or a file-system error (*fs.PathError) from opening or truncating.
 var (
 	// ErrInvalidOptions: an Options field is out of range.
 	ErrInvalidOptions = errors.New("rolloutlog: invalid options")

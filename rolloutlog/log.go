@@ -50,7 +50,7 @@ type Log struct {
 	recovery Recovery
 
 	truncMu sync.Mutex // one TruncateBefore at a time
-	commit  committer
+	commit  *committer
 	stats   struct{ appended, duplicates, commits atomic.Uint64 }
 }
 
@@ -70,6 +70,9 @@ func Open(dir string, opts Options) (*Log, error) {
 		return nil, err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	if err := syncDir(filepath.Dir(dir), opts.NoSync); err != nil { // dir itself may be new
 		return nil, err
 	}
 	lock, err := lockDir(dir)
@@ -338,16 +341,12 @@ func (l *Log) Wait(ctx context.Context, from uint64) error {
 	}
 }
 
-// Close stops appending, waits for the commit in progress, and closes the files. Appends still
-// waiting get ErrClosed.
+// Close stops taking rollouts, writes those already queued (their results arrive as usual),
+// and closes the files.
 func (l *Log) Close() error {
-	l.mu.Lock()
-	if l.closed || l.commit.stopping() {
-		l.mu.Unlock()
+	if !l.commit.stop() {
 		return ErrClosed
 	}
-	l.commit.stop()
-	l.mu.Unlock()
 	<-l.commit.done
 
 	l.mu.Lock()
