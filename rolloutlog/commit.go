@@ -12,6 +12,9 @@ import (
 // the backpressure the learner passes on to actors as fewer credits.
 const maxQueuedBytes = 32 << 20
 
+// maxKeptBufferBytes is the largest batch buffer kept for reuse between commits.
+const maxKeptBufferBytes = 4 << 20
+
 // Entry is the outcome of an Append.
 type Entry struct {
 	// Index is the record's place in the log; 0 for a duplicate (the original's index is not
@@ -280,13 +283,20 @@ func (l *Log) write(fresh []placed) (rotated []*segment, err error) {
 	return rotated, l.flush()
 }
 
-// flush writes the buffered records to the active segment and fsyncs it.
+// flush writes the buffered records to the active segment and fsyncs it. With nothing
+// buffered there is nothing to do: the previous flush left the segment durable.
 func (l *Log) flush() error {
 	c := l.commit
+	if len(c.buf) == 0 {
+		return nil
+	}
 	if _, err := c.active.f.Write(c.buf); err != nil {
 		return fmt.Errorf("write %s: %w", c.active.path, err)
 	}
 	c.buf = c.buf[:0]
+	if cap(c.buf) > maxKeptBufferBytes { // a burst of big rollouts need not pin its buffer
+		c.buf = nil
+	}
 	if l.opts.NoSync {
 		return nil
 	}
