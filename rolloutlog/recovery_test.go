@@ -242,3 +242,20 @@ func TestInterruptedTruncationIsFinished(t *testing.T) {
 	}
 	checkRecords(t, readAll(t, l), keepFrom, want[keepFrom-1:])
 }
+
+// TestReadChecksEveryRecord damages a record after Open indexed it: Read reports it instead of
+// handing the trainer a rollout that is not what was acknowledged.
+func TestReadChecksEveryRecord(t *testing.T) {
+	dir, want := buildLog(t)
+	opts, _ := quietOptions(recoverySegmentBytes)
+	l := mustOpen(t, dir, opts)
+	defer mustClose(t, l)
+	files := segmentFiles(t, dir)
+	flip(t, files[0], 2, headerBytes+6, 0x04)
+	if _, err := l.Read(1, len(want)); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), filepath.Base(files[0])) {
+		t.Errorf("Read over a damaged record = %v, want ErrCorrupt naming %s", err, filepath.Base(files[0]))
+	}
+	if recs, err := l.Read(4, 3); err != nil || len(recs) != 3 {
+		t.Errorf("Read past the damage = %d records, %v", len(recs), err)
+	}
+}
