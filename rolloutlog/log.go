@@ -90,11 +90,9 @@ func Open(dir string, opts Options) (*Log, error) {
 	return l, nil
 }
 
-// recover rebuilds the in-memory index from the actors file and the segments.
+// recover rebuilds the in-memory index from the actors file and the segments. It changes
+// nothing on disk until everything has been checked.
 func (l *Log) recover() error {
-	if err := os.Remove(filepath.Join(l.dir, actorsFile+".tmp")); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
 	st, found, err := readActors(l.dir)
 	if err != nil {
 		return err
@@ -108,43 +106,52 @@ func (l *Log) recover() error {
 		l.next = st.FirstIndex
 		maps.Copy(l.seqs, st.Actors)
 	}
-	if firsts, err = l.finishTruncation(firsts, found); err != nil {
-		return err
+	n, err := leftoverSegments(firsts, l.next, found)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrCorrupt, l.dir, err)
 	}
+	leftovers, firsts := firsts[:n], firsts[n:]
 	if len(firsts) == 0 {
 		seg, err := createSegment(l.dir, l.next, l.opts.NoSync)
 		if err != nil {
 			return err
 		}
 		l.segs = []*segment{seg}
-		return nil
+	} else if err := l.loadSegments(firsts); err != nil {
+		return err
 	}
-	return l.loadSegments(firsts)
+	return l.removeLeftovers(leftovers)
 }
 
-// finishTruncation deletes segments that a TruncateBefore interrupted by a crash meant to
-// delete (the actors file, written first, says where the log now starts), and checks that the
-// segment the log starts with is there.
-func (l *Log) finishTruncation(firsts []uint64, found bool) ([]uint64, error) {
-	keep := sort.Search(len(firsts), func(i int) bool { return firsts[i] >= l.next })
-	if keep == len(firsts) || firsts[keep] != l.next {
-		if !found && len(firsts) == 0 {
-			return nil, nil // a new log
-		}
-		return nil, fmt.Errorf("%w: %s: no segment %s, where the log starts",
-			ErrCorrupt, l.dir, segmentName(l.next))
+// leftoverSegments counts the segments that a TruncateBefore interrupted by a crash meant to
+// delete: those before start, the first index the actors file (written first) keeps. It checks
+// that the segment the log starts with is there.
+func leftoverSegments(firsts []uint64, start uint64, found bool) (int, error) {
+	keep := sort.Search(len(firsts), func(i int) bool { return firsts[i] >= start })
+	if keep < len(firsts) && firsts[keep] == start {
+		return keep, nil
 	}
-	for _, first := range firsts[:keep] {
+	if !found && len(firsts) == 0 {
+		return 0, nil // a new log
+	}
+	return 0, fmt.Errorf("no segment %s, where the log starts", segmentName(start))
+}
+
+// removeLeftovers finishes an interrupted truncation, and drops a stale actors temp file.
+func (l *Log) removeLeftovers(leftovers []uint64) error {
+	tmp := filepath.Join(l.dir, actorsFile+".tmp")
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if len(leftovers) == 0 {
+		return nil
+	}
+	for _, first := range leftovers {
 		if err := os.Remove(filepath.Join(l.dir, segmentName(first))); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	if keep > 0 {
-		if err := syncDir(l.dir, l.opts.NoSync); err != nil {
-			return nil, err
-		}
-	}
-	return firsts[keep:], nil
+	return syncDir(l.dir, l.opts.NoSync)
 }
 
 // loadSegments scans the segments in order. Only once all of them passed is a torn tail cut, so

@@ -168,6 +168,13 @@ func TestCorruptionIsAnError(t *testing.T) {
 			}
 			return appendRaw(t, files[len(files)-1], frame)
 		}},
+		{"damage behind an interrupted truncation", func(t *testing.T, dir string, files []string) string {
+			start, _ := parseSegmentName(filepath.Base(files[1]))
+			if err := writeActors(dir, actorsState{FirstIndex: start, Actors: map[string]uint64{"a": 20}}, true); err != nil {
+				t.Fatal(err)
+			}
+			return flip(t, files[1], 1, headerBytes+3, 0x10) // files[0] must not be deleted either
+		}},
 		{"a damaged actors file", func(t *testing.T, dir string, _ []string) string {
 			path := filepath.Join(dir, actorsFile)
 			if err := writeActors(dir, actorsState{FirstIndex: 1, Actors: map[string]uint64{"a": 20}}, true); err != nil {
