@@ -10,7 +10,7 @@ PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 # OpenBLAS reads its thread count once, at load; keep it equal to torch's (tsd also sets both).
 export OPENBLAS_NUM_THREADS ?= $(shell nproc)
 # Pure-Go packages run under the race detector too.
-RACE_PKGS := ./tokenizer/... ./countdown/... ./mcts/... ./coordinator/... ./rpc/...
+RACE_PKGS := ./tokenizer/... ./countdown/... ./mcts/... ./coordinator/... ./rpc/... ./hub/... ./rolloutlog/...
 
 .PHONY: all gotch build test vet lint proto clean
 
