@@ -218,6 +218,7 @@ type RolloutAck struct {
 	Credits        uint32                 `protobuf:"varint,4,opt,name=credits,proto3" json:"credits,omitempty"`                                     // additional rollouts the actor may send
 	LearnerVersion uint64                 `protobuf:"varint,5,opt,name=learner_version,json=learnerVersion,proto3" json:"learner_version,omitempty"` // the learner's current policy version
 	LastAckedSeq   uint64                 `protobuf:"varint,6,opt,name=last_acked_seq,json=lastAckedSeq,proto3" json:"last_acked_seq,omitempty"`     // set on the reply to Hello: highest seq durable for this actor
+	Code           int32                  `protobuf:"varint,7,opt,name=code,proto3" json:"code,omitempty"`                                           // the gRPC status code of this rollout's outcome (0 = OK), so a rejected
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -290,6 +291,13 @@ func (x *RolloutAck) GetLearnerVersion() uint64 {
 func (x *RolloutAck) GetLastAckedSeq() uint64 {
 	if x != nil {
 		return x.LastAckedSeq
+	}
+	return 0
+}
+
+func (x *RolloutAck) GetCode() int32 {
+	if x != nil {
+		return x.Code
 	}
 	return 0
 }
@@ -689,7 +697,7 @@ const file_tsd_v1_learner_proto_rawDesc = "" +
 	"\x03msg\"H\n" +
 	"\x05Hello\x12\x19\n" +
 	"\bactor_id\x18\x01 \x01(\tR\aactorId\x12$\n" +
-	"\x0elast_acked_seq\x18\x02 \x01(\x04R\flastAckedSeq\"\xa9\x02\n" +
+	"\x0elast_acked_seq\x18\x02 \x01(\x04R\flastAckedSeq\"\xbd\x02\n" +
 	"\n" +
 	"RolloutAck\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x121\n" +
@@ -697,7 +705,8 @@ const file_tsd_v1_learner_proto_rawDesc = "" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x18\n" +
 	"\acredits\x18\x04 \x01(\rR\acredits\x12'\n" +
 	"\x0flearner_version\x18\x05 \x01(\x04R\x0elearnerVersion\x12$\n" +
-	"\x0elast_acked_seq\x18\x06 \x01(\x04R\flastAckedSeq\"U\n" +
+	"\x0elast_acked_seq\x18\x06 \x01(\x04R\flastAckedSeq\x12\x12\n" +
+	"\x04code\x18\a \x01(\x05R\x04code\"U\n" +
 	"\x06Result\x12\x16\n" +
 	"\x12RESULT_UNSPECIFIED\x10\x00\x12\f\n" +
 	"\bACCEPTED\x10\x01\x12\r\n" +
