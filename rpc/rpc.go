@@ -43,8 +43,9 @@ type Server struct {
 }
 
 // NewServer builds a server from cfg: its size limits, TLS and token, metrics into reg (nil = no
-// metrics), failed calls logged to log. Services registered on it later are covered too.
-func NewServer(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Server, error) {
+// metrics), failed calls logged to log. Services registered on it later are covered too. extra
+// options come last (e.g. the larger flow-control windows the Weights service wants).
+func NewServer(cfg Config, reg prometheus.Registerer, log *slog.Logger, extra ...grpc.ServerOption) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -65,14 +66,15 @@ func NewServer(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Server
 		b := bearer{want: []byte(cfg.Token)}
 		unary, stream = append(unary, b.unary), append(stream, b.stream)
 	}
-	gs := grpc.NewServer(
+	opts := append([]grpc.ServerOption{
 		grpc.Creds(creds),
 		grpc.MaxRecvMsgSize(cfg.maxMsgBytes()),
 		grpc.MaxSendMsgSize(cfg.maxMsgBytes()),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: serverMinPing, PermitWithoutStream: true}),
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
-	)
+	}, extra...)
+	gs := grpc.NewServer(opts...)
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	healthpb.RegisterHealthServer(gs, hs)
@@ -130,12 +132,13 @@ func DialOptions(cfg Config) ([]grpc.DialOption, error) {
 	return opts, nil
 }
 
-// Dial returns a client connection to addr (host:port) configured like the servers. It connects
-// lazily: an unreachable address shows as Unavailable on the first RPC, not here.
-func Dial(addr string, cfg Config) (*grpc.ClientConn, error) {
+// Dial returns a client connection to addr (host:port) configured like the servers, plus extra
+// options. It connects lazily: an unreachable address shows as Unavailable on the first RPC, not
+// here.
+func Dial(addr string, cfg Config, extra ...grpc.DialOption) (*grpc.ClientConn, error) {
 	opts, err := DialOptions(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return grpc.NewClient(addr, opts...)
+	return grpc.NewClient(addr, append(opts, extra...)...)
 }
