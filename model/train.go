@@ -6,6 +6,7 @@ package model
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
@@ -64,3 +65,7 @@ func LoadTensors(path string, dev gotch.Device) (_ map[string]*ts.Tensor, err er
 	}
 	return out, nil
 }
+
+// IsValueHead reports whether a weight name (from Params) belongs to the value head, which a
+// learner without a value loss leaves out of its optimizer.
+func IsValueHead(name string) bool { return strings.HasPrefix(name, valueHeadPrefix) }

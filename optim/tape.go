@@ -31,17 +31,6 @@ func (tp *tape) scalar(v float64) *ts.Scalar {
 	return s
 }
 
-// detach stops recording x, so free will not drop it.
-func (tp *tape) detach(x *ts.Tensor) *ts.Tensor {
-	for i, h := range tp.held {
-		if h == x {
-			tp.held = append(tp.held[:i], tp.held[i+1:]...)
-			break
-		}
-	}
-	return x
-}
-
 func (tp *tape) free() {
 	for _, x := range tp.held {
 		x.MustDrop()
