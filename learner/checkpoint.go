@@ -45,8 +45,8 @@ type trainerState struct {
 }
 
 // Save writes a checkpoint of the trainer to dir, replacing any checkpoint there atomically. cursor
-// is the caller's own resume state (e.g. its position in the data, as JSON); Resume returns it
-// unchanged. On CPU a trainer resumed from it takes the next step to the same bits as this one.
+// is the caller's own resume state (e.g. its position in the data, as JSON; nil for none); Resume
+// returns it. On CPU a trainer resumed from it takes the next step to the same bits as this one.
 func (t *Trainer) Save(dir string, cursor json.RawMessage) (err error) {
 	if len(cursor) > 0 && !json.Valid(cursor) {
 		return fmt.Errorf("%w: cursor is not JSON", ErrCheckpoint)
@@ -104,7 +104,7 @@ func (t *Trainer) writeTo(dir string, cursor json.RawMessage) error {
 // Resume loads the checkpoint in dir: the policy onto opts.Device in opts.DType (trainable; the
 // trainer owns it), the optimizer state, the step and the RNG state. cfg must equal the config the
 // checkpoint was written with, except MicroBatch (which changes only memory use); ref is the frozen
-// reference as for NewTrainer. It returns the cursor given to Save.
+// reference as for NewTrainer. It returns the cursor given to Save (as compact JSON).
 func Resume(dir string, ref *model.Qwen2, cfg Config, opts model.Options) (_ *Trainer, cursor json.RawMessage, err error) {
 	st, err := readState(dir)
 	if err != nil {
@@ -143,7 +143,14 @@ func Resume(dir string, ref *model.Qwen2, cfg Config, opts model.Options) (_ *Tr
 	if err := t.pcg.UnmarshalBinary(st.RNG); err != nil {
 		return nil, nil, fmt.Errorf("%w: %s: rng state: %v", ErrCheckpoint, dir, err)
 	}
-	return t, st.Cursor, nil
+	if len(st.Cursor) > 0 {
+		var c bytes.Buffer
+		if err := json.Compact(&c, st.Cursor); err != nil {
+			return nil, nil, fmt.Errorf("%w: %s: cursor: %v", ErrCheckpoint, dir, err)
+		}
+		cursor = c.Bytes()
+	}
+	return t, cursor, nil
 }
 
 func readState(dir string) (trainerState, error) {

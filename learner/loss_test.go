@@ -14,9 +14,14 @@ import (
 // is summed (Σ_t L_t) and differentiated with respect to the log-probs, which are a leaf here, so
 // ∇log π = 1 and the gradient of token t is ∂L_t/∂log π_t.
 
+// lockThread locks the test to its OS thread with autograd on (an earlier test on the same thread
+// may have left it off).
 func lockThread(t testing.TB) {
 	runtime.LockOSThread()
 	t.Cleanup(runtime.UnlockOSThread)
+	if _, err := ts.GradSetEnabled(true); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // row makes a (1, T) f64 tensor; grad turns it into a leaf requiring gradients.
@@ -237,11 +242,15 @@ func TestRatiosStayFinite(t *testing.T) {
 		name string
 		loss func(tp *tape, logp, old, adv *ts.Tensor) *ts.Tensor
 	}{
-		{"ppo", func(tp *tape, logp, old, adv *ts.Tensor) *ts.Tensor { l, _ := ppoClip(tp, logp, old, adv, 0.2); return l }},
+		{"ppo", func(tp *tape, logp, old, adv *ts.Tensor) *ts.Tensor {
+			l, _ := ppoClip(tp, logp, old, adv, 0.2)
+			return l
+		}},
 		{"cispo", func(tp *tape, logp, old, adv *ts.Tensor) *ts.Tensor { l, _ := cispo(tp, logp, old, adv, 5); return l }},
 		{"k3", func(tp *tape, logp, old, _ *ts.Tensor) *ts.Tensor { return klK3(tp, logp, old) }},
 	} {
 		t.Run(f.name, func(t *testing.T) {
+			lockThread(t)
 			var tp tape
 			defer tp.free()
 			logp := row(t, []float64{-200, -0.01, -1}, true)

@@ -146,11 +146,6 @@ func (t *Trainer) micro(mb []sample, n int, acc *tally) (err error) {
 	for i, s := range mb {
 		seqs[i] = s.ids
 	}
-	sc, err := t.policy.Score(seqs, model.ScoreOptions{Entropy: t.cfg.EntropyCoef > 0})
-	if err != nil {
-		return err
-	}
-	defer sc.Close()
 	var refLP *ts.Tensor
 	if t.ref != nil {
 		rs, err := t.ref.Score(seqs, model.ScoreOptions{NoGrad: true})
@@ -160,6 +155,16 @@ func (t *Trainer) micro(mb []sample, n int, acc *tally) (err error) {
 		defer rs.Close()
 		refLP = rs.LogProbs
 	}
+	// Grad mode is per thread, and a no-grad region that ran earlier on this thread may not have
+	// restored it (gotch builds without tsd's compat fixes read its previous state as garbage).
+	if _, err := ts.GradSetEnabled(true); err != nil {
+		return fmt.Errorf("%w: %v", ErrTorch, err)
+	}
+	sc, err := t.policy.Score(seqs, model.ScoreOptions{Entropy: t.cfg.EntropyCoef > 0})
+	if err != nil {
+		return err
+	}
+	defer sc.Close()
 	defer catch(&err)
 	var tp tape
 	defer tp.free()

@@ -40,6 +40,7 @@ func TestAdamWMatchesReference(t *testing.T) {
 		tol float64
 	}{{gotch.Double, 1e-12}, {gotch.Float, 2e-6}} {
 		t.Run(tc.dt.String(), func(t *testing.T) {
+			lockThread(t)
 			rng := rand.New(rand.NewPCG(1, 2))
 			cfg := Config{LR: 1e-2, Beta1: 0.9, Beta2: 0.99, Eps: 1e-8, WeightDecay: 0.1, WarmupSteps: 3, DecaySteps: 15, FinalLR: 1e-3}
 			init := make([]float64, 7)
@@ -178,6 +179,7 @@ func TestNewAdamWErrors(t *testing.T) {
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
+			lockThread(t)
 			if _, err := NewAdamW(c.params, c.cfg); err == nil {
 				t.Fatal("no error")
 			}

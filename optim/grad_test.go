@@ -25,6 +25,7 @@ func TestClipGradNorm(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			lockThread(t)
 			a := leaf(t, "a", gotch.Double, []float64{0, 0})
 			b := leaf(t, "b", gotch.Float, []float64{0})
 			none := leaf(t, "no-grad", gotch.Float, []float64{5})

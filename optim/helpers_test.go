@@ -11,9 +11,14 @@ import (
 	"tsd/model"
 )
 
+// lockThread locks the test to its OS thread with autograd on (an earlier test on the same thread
+// may have left it off).
 func lockThread(t testing.TB) {
 	runtime.LockOSThread()
 	t.Cleanup(runtime.UnlockOSThread)
+	if _, err := ts.GradSetEnabled(true); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // leaf makes a trainable weight holding values.
@@ -29,6 +34,10 @@ func leaf(t testing.TB, name string, dt gotch.DType, values []float64) model.Par
 // addGrad accumulates g into p's gradient (backward of Σ w·g).
 func addGrad(t testing.TB, p model.Param, g []float64) {
 	t.Helper()
+	// A gotch build without tsd's compat fixes restores grad mode wrongly after a no-grad region.
+	if _, err := ts.GradSetEnabled(true); err != nil {
+		t.Fatal(err)
+	}
 	c := ts.MustOfSlice(g).MustTotype(p.Tensor.DType(), true)
 	defer c.MustDrop()
 	prod := p.Tensor.MustMul(c, false)

@@ -118,6 +118,7 @@ func TestLoadRejectsForeignState(t *testing.T) {
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
+			lockThread(t)
 			before := c.o.Steps()
 			if err := c.o.Load(c.path); !errors.Is(err, ErrState) {
 				t.Fatalf("got %v, want ErrState", err)
