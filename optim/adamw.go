@@ -134,13 +134,11 @@ func (o *AdamW) update(p model.Param, s *slot, lr float64) {
 	s.steps++
 	t := float64(s.steps)
 	b1, b2 := o.cfg.Beta1, o.cfg.Beta2
-	check(s.m.Lerp_(g, tp.scalar(1-b1)))                               // m ← β₁ m + (1 − β₁) g
-	check(s.v.Lerp_(tp.t(g.Square(false)), tp.scalar(1-b2)))           // v ← β₂ v + (1 − β₂) g²
-	denom := tp.t(s.v.Sqrt(false))                                     // √v
-	check(denom.DivScalar_(tp.scalar(math.Sqrt(1 - math.Pow(b2, t))))) // √v̂
-	check(denom.AddScalar_(tp.scalar(o.cfg.Eps)))                      // √v̂ + ε
-	step := tp.t(s.m.Div(denom, false))
-	check(step.MulScalar_(tp.scalar(lr / (1 - math.Pow(b1, t))))) // lr · m̂ / (√v̂ + ε)
+	check(s.m.Lerp_(g, tp.scalar(1-b1)))                     // m ← β₁ m + (1 − β₁) g
+	check(s.v.Lerp_(tp.t(g.Square(false)), tp.scalar(1-b2))) // v ← β₂ v + (1 − β₂) g²
+	if lr == 0 {
+		return // the moments still advance, as PyTorch's do
+	}
 	w := p.Tensor
 	if s.master != nil {
 		w = s.master
@@ -148,7 +146,12 @@ func (o *AdamW) update(p model.Param, s *slot, lr float64) {
 	if o.cfg.WeightDecay > 0 {
 		check(w.MulScalar_(tp.scalar(1 - lr*o.cfg.WeightDecay))) // w ← w (1 − lr·λ)
 	}
-	check(w.Sub_(step))
+	// w ← w − lr·m̂/(√v̂ + ε), as one addcdiv: w + m / (−(√v/√(1−β₂ᵗ) + ε)·(1−β₁ᵗ)/lr).
+	denom := tp.t(s.v.Sqrt(false))
+	check(denom.DivScalar_(tp.scalar(math.Sqrt(1 - math.Pow(b2, t)))))
+	check(denom.AddScalar_(tp.scalar(o.cfg.Eps)))
+	check(denom.MulScalar_(tp.scalar(-(1 - math.Pow(b1, t)) / lr)))
+	check(w.Addcdiv_(s.m, denom))
 	if s.master != nil {
 		p.Tensor.Copy_(s.master) // round the f32 master into the weight's dtype
 	}
