@@ -1,0 +1,19 @@
+package learner
+
+import "github.com/sugarme/gotch/ts"
+
+// maxLogRatio bounds log-ratios of probabilities before they are exponentiated. A token one policy
+// finds nearly impossible (log-prob −100) would otherwise make exp overflow to inf, and inf·0 in the
+// backward pass is NaN; e^20 ≈ 5·10⁸ is far outside every clip range, so no clipped loss changes.
+const maxLogRatio = 20
+
+// logRatio is clamp(logA − logB, ±maxLogRatio) elementwise: log(π_A/π_B) at the sampled tokens.
+func logRatio(tp *tape, logA, logB *ts.Tensor) *ts.Tensor {
+	d := tp.t(logA.Sub(logB, false))
+	return tp.t(d.Clamp(tp.scalar(-maxLogRatio), tp.scalar(maxLogRatio), false))
+}
+
+// ratio is exp(logRatio(logA, logB)): π_A/π_B at the sampled tokens.
+func ratio(tp *tape, logA, logB *ts.Tensor) *ts.Tensor {
+	return tp.t(logRatio(tp, logA, logB).Exp(false))
+}
