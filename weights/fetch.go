@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 	"sync/atomic"
@@ -175,7 +174,7 @@ type fetch struct {
 	idx      int                   // file being received
 	off      int64                 // verified bytes of that file
 	out      *os.File              // that file, open
-	hash     hash.Hash             // sha256 of its first off bytes
+	hash     *fileHash             // hashing its first off bytes
 	source   string                // the source streaming now
 }
 
@@ -365,7 +364,7 @@ func (f *fetch) acceptChunk(c *tsdv1.WeightChunk) error {
 	if _, err := f.out.WriteAt(c.GetData(), f.off); err != nil {
 		return localError{err}
 	}
-	f.hash.Write(c.GetData())
+	f.hash.write(c.GetData())
 	f.off += n
 	f.done += n
 	if f.opts.Progress != nil {
@@ -384,7 +383,7 @@ func (f *fetch) advance() error {
 			if err != nil {
 				return localError{err}
 			}
-			f.out, f.hash, f.off = out, sha256.New(), 0
+			f.out, f.hash, f.off = out, newFileHash(), 0
 		}
 		if f.off < file.GetSize() {
 			return nil
@@ -401,10 +400,12 @@ func (f *fetch) advance() error {
 // file starts over, and the error ends the source that sent it: its chunks agreed with their
 // own sha256, so it holds the wrong bytes and retrying it would only repeat them.
 func (f *fetch) finishFile(file *tsdv1.WeightFile) error {
-	if got := hex.EncodeToString(f.hash.Sum(nil)); got != file.GetSha256() {
+	got := f.hash.finish()
+	f.hash = nil
+	if got != file.GetSha256() {
 		f.done -= f.off
 		f.off = 0
-		f.hash.Reset()
+		f.hash = newFileHash()
 		if err := f.out.Truncate(0); err != nil {
 			return localError{err}
 		}
@@ -425,5 +426,8 @@ func (f *fetch) finishFile(file *tsdv1.WeightFile) error {
 func (f *fetch) closeFile() {
 	if f.out != nil {
 		f.out.Close()
+	}
+	if f.hash != nil {
+		f.hash.stop()
 	}
 }

@@ -432,4 +432,3 @@ func totalSize(files map[string][]byte) int64 {
 	}
 	return n
 }
-
