@@ -125,6 +125,23 @@ func writeRandomCheckpoint(dir string, size int64) error {
 	return f.Close()
 }
 
+// BenchmarkManifest hashes the checkpoint as Manifest does (from the page cache after the first
+// run): its rate is the cost of one sha256 pass, which a broadcast pays three times per byte
+// (the server's chunk sum, the fetcher's chunk check and its file check).
+func BenchmarkManifest(b *testing.B) {
+	f := benchCheckpoint(b)
+	b.SetBytes(f.size)
+	for b.Loop() {
+		m, err := weights.Manifest(f.store.Dir(benchVersion), benchVersion)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if m.Sha256 != f.manifest.Sha256 {
+			b.Fatalf("digest %s, want %s", m.Sha256, f.manifest.Sha256)
+		}
+	}
+}
+
 // BenchmarkBroadcast sends the checkpoint from one learner to 1, 2 and 4 concurrent fetchers over
 // TCP loopback, three ways in the same run:
 //

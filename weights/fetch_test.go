@@ -432,3 +432,18 @@ func totalSize(files map[string][]byte) int64 {
 	}
 	return n
 }
+
+// TestFetchEmptyFiles fetches a checkpoint of empty files only: no chunk at all is sent.
+func TestFetchEmptyFiles(t *testing.T) {
+	files := map[string][]byte{"a": {}, "b": {}}
+	src, want := storeWith(t, 2, files)
+	srv := weights.NewServer(src)
+	dst := newStore(t)
+	if _, err := weights.Fetch(context.Background(), []weights.Source{{Name: "a", Client: serve(t, srv)}}, 2, want.GetSha256(), dst, quick); err != nil {
+		t.Fatal(err)
+	}
+	sameFiles(t, dst.Dir(2), files)
+	if st := srv.Stats(); st.Chunks != 0 || st.Streams != 1 {
+		t.Errorf("server %+v", st)
+	}
+}

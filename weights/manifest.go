@@ -29,10 +29,15 @@ const (
 // to ValidateManifest. Files are read as streams, so a multi-gigabyte safetensors file costs one
 // buffer of memory.
 func Manifest(dir string, version uint64) (*tsdv1.WeightManifest, error) {
-	files, err := checkpointFiles(dir)
+	files, err := checkpointFiles(dir, linksInside)
 	if err != nil {
 		return nil, err
 	}
+	return hashFiles(files, version)
+}
+
+// hashFiles computes the manifest of listed checkpoint files.
+func hashFiles(files []checkpointFile, version uint64) (*tsdv1.WeightManifest, error) {
 	out := make([]*tsdv1.WeightFile, 0, len(files))
 	buf := make([]byte, ioBufferBytes)
 	for _, f := range files {
@@ -118,6 +123,19 @@ func isSHA256(s string) bool {
 	return true
 }
 
+// linkPolicy says where a checkpoint directory's symlinks may lead.
+type linkPolicy int
+
+const (
+	// linksInside accepts only symlinks to files of the directory itself: a manifest computed
+	// for serving must not reach files the checkpoint does not own.
+	linksInside linkPolicy = iota
+	// linksAnywhere follows symlinks wherever they lead. Store.Put uses it: it copies the bytes,
+	// so the store holds regular files only, and a Hugging Face cache snapshot (symlinks into
+	// ../../blobs) can seed a store directly.
+	linksAnywhere
+)
+
 // checkpointFile is one file of a checkpoint directory: its name there and the path to read,
 // which differs from dir/name when the entry is a symlink.
 type checkpointFile struct {
@@ -125,7 +143,7 @@ type checkpointFile struct {
 }
 
 // checkpointFiles lists the files of the flat checkpoint directory dir in name order.
-func checkpointFiles(dir string) ([]checkpointFile, error) {
+func checkpointFiles(dir string, links linkPolicy) ([]checkpointFile, error) {
 	root, err := filepath.EvalSymlinks(dir)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCheckpoint, err)
@@ -139,7 +157,7 @@ func checkpointFiles(dir string) ([]checkpointFile, error) {
 	}
 	var files []checkpointFile
 	for _, e := range entries { // ReadDir sorts by name, byte-wise
-		f, err := checkpointEntry(root, e)
+		f, err := checkpointEntry(root, e, links)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s: %w", ErrCheckpoint, dir, err)
 		}
@@ -152,7 +170,7 @@ func checkpointFiles(dir string) ([]checkpointFile, error) {
 }
 
 // checkpointEntry accepts one directory entry of root as a checkpoint file.
-func checkpointEntry(root string, e os.DirEntry) (checkpointFile, error) {
+func checkpointEntry(root string, e os.DirEntry, links linkPolicy) (checkpointFile, error) {
 	name := e.Name()
 	if err := checkName(name); err != nil {
 		return checkpointFile{}, err
@@ -162,7 +180,7 @@ func checkpointEntry(root string, e os.DirEntry) (checkpointFile, error) {
 	case mode.IsRegular():
 		return checkpointFile{name: name, path: path}, nil
 	case mode&os.ModeSymlink != 0:
-		return symlinkEntry(root, name, path)
+		return symlinkEntry(root, name, path, links)
 	case mode.IsDir():
 		return checkpointFile{}, fmt.Errorf("%q is a subdirectory", name)
 	default:
@@ -170,15 +188,15 @@ func checkpointEntry(root string, e os.DirEntry) (checkpointFile, error) {
 	}
 }
 
-// symlinkEntry accepts a symlink only when it resolves to a regular file inside root, so that
-// serving a store can never read a file the checkpoint does not own.
-func symlinkEntry(root, name, path string) (checkpointFile, error) {
+// symlinkEntry accepts a symlink that resolves to a regular file, inside root unless links
+// says anywhere.
+func symlinkEntry(root, name, path string, links linkPolicy) (checkpointFile, error) {
 	target, err := filepath.EvalSymlinks(path)
 	if err != nil {
 		return checkpointFile{}, err
 	}
 	rel, err := filepath.Rel(root, target)
-	if err != nil || !filepath.IsLocal(rel) {
+	if links == linksInside && (err != nil || !filepath.IsLocal(rel)) {
 		return checkpointFile{}, fmt.Errorf("symlink %q leads out of the directory to %s", name, target)
 	}
 	info, err := os.Stat(target)

@@ -284,10 +284,11 @@ func (s *Store) Verify(version uint64) error {
 }
 
 // Put copies the checkpoint in srcDir into the store as version, hashing while it copies; the
-// manifest it returns describes the copy. Putting a version again with the same content returns
+// manifest it returns describes the copy. Symlinks in srcDir are followed wherever they lead
+// (a Hugging Face cache snapshot works); the store itself holds regular files only. Putting a version again with the same content returns
 // the stored manifest; different content is ErrConflict.
 func (s *Store) Put(version uint64, srcDir string) (*tsdv1.WeightManifest, error) {
-	files, err := checkpointFiles(srcDir)
+	files, err := checkpointFiles(srcDir, linksAnywhere)
 	if err != nil {
 		return nil, err
 	}
@@ -296,7 +297,7 @@ func (s *Store) Put(version uint64, srcDir string) (*tsdv1.WeightManifest, error
 		return nil, err
 	}
 	if existing != nil {
-		return s.samePut(version, srcDir, existing)
+		return samePut(version, srcDir, files, existing)
 	}
 	defer imp.abort()
 	out := make([]*tsdv1.WeightFile, 0, len(files))
@@ -312,8 +313,8 @@ func (s *Store) Put(version uint64, srcDir string) (*tsdv1.WeightManifest, error
 }
 
 // samePut answers a Put of a version the store already has.
-func (s *Store) samePut(version uint64, srcDir string, existing *tsdv1.WeightManifest) (*tsdv1.WeightManifest, error) {
-	m, err := Manifest(srcDir, version)
+func samePut(version uint64, srcDir string, files []checkpointFile, existing *tsdv1.WeightManifest) (*tsdv1.WeightManifest, error) {
+	m, err := hashFiles(files, version)
 	if err != nil {
 		return nil, err
 	}

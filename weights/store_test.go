@@ -193,3 +193,37 @@ func TestStoreKeep(t *testing.T) {
 		t.Errorf("Acquire of a deleted version: %v", err)
 	}
 }
+
+// TestStorePutHubSnapshot seeds a store from a Hugging Face cache snapshot, whose files are
+// symlinks to ../../blobs: Put follows them and stores regular files, while Manifest of the
+// snapshot refuses the links that leave it.
+func TestStorePutHubSnapshot(t *testing.T) {
+	repo := t.TempDir()
+	mkdir(t, filepath.Join(repo, "blobs"))
+	snapshot := filepath.Join(repo, "snapshots", "989aa79")
+	mkdir(t, snapshot)
+	files := randomFiles(7, 1000)
+	for name, data := range files {
+		blob := sha256Hex(data)
+		writeFile(t, filepath.Join(repo, "blobs", blob), string(data))
+		symlink(t, filepath.Join("..", "..", "blobs", blob), filepath.Join(snapshot, name))
+	}
+	if _, err := weights.Manifest(snapshot, 0); !errors.Is(err, weights.ErrCheckpoint) {
+		t.Errorf("Manifest of a snapshot: %v, want ErrCheckpoint", err)
+	}
+	s := newStore(t)
+	m, err := s.Put(0, snapshot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameFiles(t, s.Dir(0), files)
+	entries, _ := os.ReadDir(s.Dir(0))
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			t.Errorf("%s in the store is %v", e.Name(), e.Type())
+		}
+	}
+	if again, err := s.Put(0, snapshot); err != nil || again.GetSha256() != m.GetSha256() {
+		t.Errorf("Put again: %v %v", again, err)
+	}
+}
