@@ -1,0 +1,40 @@
+package weights
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+)
+
+// hashQueueChunks bounds how far file hashing may lag behind receiving, in chunks.
+const hashQueueChunks = 8
+
+// fileHash computes a file's sha256 on its own goroutine while Fetch receives the next chunks:
+// each byte needs two sha256 passes (its chunk's and its file's), and this puts them on two cores.
+type fileHash struct {
+	data chan []byte
+	sum  chan string
+}
+
+func newFileHash() *fileHash {
+	h := &fileHash{data: make(chan []byte, hashQueueChunks), sum: make(chan string, 1)}
+	go func() {
+		d := sha256.New()
+		for b := range h.data {
+			d.Write(b)
+		}
+		h.sum <- hex.EncodeToString(d.Sum(nil))
+	}()
+	return h
+}
+
+// write appends b to the file; b must not change afterwards.
+func (h *fileHash) write(b []byte) { h.data <- b }
+
+// finish returns the hex sha256 of everything written.
+func (h *fileHash) finish() string {
+	close(h.data)
+	return <-h.sum
+}
+
+// stop ends the goroutine without waiting for it.
+func (h *fileHash) stop() { close(h.data) }

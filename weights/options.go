@@ -1,0 +1,36 @@
+package weights
+
+import "google.golang.org/grpc"
+
+// MaxMessageBytes bounds one WeightMessage: the largest chunk plus room for its file name,
+// offset, sha256 and framing. A manifest is far smaller.
+const MaxMessageBytes = MaxChunkBytes + 64<<10
+
+// Flow control windows for bulk streams. grpc-go starts at 64 KiB and grows the window by
+// estimating the bandwidth-delay product, which on a fast link lags far behind; a fixed window
+// of several chunks keeps the sender busy while the receiver verifies and writes. Setting them
+// turns the estimate off. The connection window allows a few streams at full speed.
+const (
+	streamWindowBytes = 16 << 20
+	connWindowBytes   = 64 << 20
+)
+
+// ServerOptions are the options a gRPC server that registers a Server should have: large flow
+// control windows and a receive limit that fits any weight message.
+func ServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.InitialWindowSize(streamWindowBytes),
+		grpc.InitialConnWindowSize(connWindowBytes),
+		grpc.MaxRecvMsgSize(MaxMessageBytes),
+	}
+}
+
+// DialOptions are the options a connection used by Fetch should have: the same windows, and a
+// receive limit above grpc-go's default of 4 MiB, which a maximal chunk with its header exceeds.
+func DialOptions() []grpc.DialOption {
+	return []grpc.DialOption{
+		grpc.WithInitialWindowSize(streamWindowBytes),
+		grpc.WithInitialConnWindowSize(connWindowBytes),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes)),
+	}
+}
