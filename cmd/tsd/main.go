@@ -43,6 +43,9 @@ TSD_SOME_FLAG. A flag given on the command line wins over the environment.`,
 		newCoordinatorCmd(),
 		newClusterCmd(),
 		newMctsCmd(),
+		newLearnerCmd(),
+		newActorCmd(),
+		newStatusCmd(),
 	)
 	return root
 }
