@@ -46,6 +46,7 @@ TSD_SOME_FLAG. A flag given on the command line wins over the environment.`,
 		newLearnerCmd(),
 		newActorCmd(),
 		newStatusCmd(),
+		newLocalCmd(),
 	)
 	return root
 }
