@@ -45,6 +45,7 @@ type Service struct {
 	ref     *model.Qwen2
 	cur     cursor
 	epoch   uint64
+	ledger  *ledger
 }
 
 // cursor is the learner's own part of a trainer checkpoint.
@@ -79,6 +80,9 @@ func Open(ctx context.Context, cfg ServiceConfig, train Config, coord *coordinat
 		return nil, err
 	}
 	if err := s.openTrainer(); err != nil {
+		return nil, err
+	}
+	if s.ledger, err = openLedger(filepath.Join(cfg.DataDir, "trained.jsonl"), s.trainer.Steps()); err != nil {
 		return nil, err
 	}
 	s.ingest = NewIngest(s.wal, s.trainer.CheckRollout, cfg.MaxLag, cfg.MaxCompletionTokens)
@@ -237,6 +241,9 @@ func (s *Service) publish(ctx context.Context, v uint64) error {
 	if err != nil {
 		return err
 	}
+	if err := s.ledger.sync(); err != nil { // entries up to this step are durable before the checkpoint
+		return err
+	}
 	if err := s.trainer.Save(s.checkpointDir(), raw); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
@@ -266,6 +273,9 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		st, err := s.trainer.Step(batch)
 		s.cur.Next = next
+		if err == nil {
+			s.ledger.add(s.trainer.Steps(), batch)
+		}
 		s.status.trainedThrough(next)
 		switch {
 		case errors.Is(err, optim.ErrNonFinite):
@@ -368,5 +378,9 @@ func (s *Service) Close() {
 	if s.wal != nil {
 		s.wal.Close()
 		s.wal = nil
+	}
+	if s.ledger != nil {
+		s.ledger.close()
+		s.ledger = nil
 	}
 }
