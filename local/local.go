@@ -54,8 +54,12 @@ type Proc struct {
 	done chan error
 }
 
-// Wait returns when the process has exited.
-func (p *Proc) Wait() error { return <-p.done }
+// Wait returns when the process has exited, with its exit error; it may be called again.
+func (p *Proc) Wait() error {
+	err := <-p.done
+	p.done <- err
+	return err
+}
 
 // Kill sends SIGKILL (a crash, for fault tests).
 func (p *Proc) Kill() error { return p.cmd.Process.Kill() }
@@ -71,7 +75,7 @@ func (p *Proc) Stop(grace time.Duration) error {
 		return err
 	case <-time.After(grace):
 		p.cmd.Process.Kill() //nolint:errcheck
-		return <-p.done
+		return p.Wait()
 	}
 }
 
@@ -146,13 +150,15 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*System, error) {
 	return s, nil
 }
 
-// StartActor launches (or relaunches) actor i.
-func (s *System) StartActor(i int, algo string) (*Proc, error) {
+// StartActor launches (or relaunches) actor i; extra flags follow Config.ActorArgs (and so win
+// over them).
+func (s *System) StartActor(i int, algo string, extra ...string) (*Proc, error) {
 	c := s.cfg
 	name := fmt.Sprintf("actor-%d", i)
 	args := append([]string{"actor", "--coordinators", c.coordAddr(), "--id", name, "--addr", c.actorAddr(i),
 		"--data-dir", filepath.Join(c.DataDir, name), "--model", c.Model, "--problems", c.Problems, "--algo", algo,
 		"--seed", strconv.Itoa(i + 1)}, c.ActorArgs...)
+	args = append(args, extra...)
 	p, err := s.spawn(name, args...)
 	if err != nil {
 		return nil, err
