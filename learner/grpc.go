@@ -112,6 +112,9 @@ func (g *GRPC) receive(ctx context.Context, stream grpc.BidiStreamingServer[tsdv
 		a := ack{r: r, err: g.svc.ingest.Admit(actor, r)}
 		if a.err == nil {
 			a.done, a.err = g.svc.ingest.Submit(ctx, r)
+			if codeOf(a.err) == codes.InvalidArgument { // the log refused it: a bad rollout, counted too
+				g.svc.ingest.reject(a.err)
+			}
 		}
 		select {
 		case acks <- a:
