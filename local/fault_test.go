@@ -69,7 +69,7 @@ func TestLearnerKillResume(t *testing.T) {
 	f := files(t)
 	cfg := f.config(t)
 	sys := start(t, cfg)
-	versions := watchVersions(t, cfg.coordAddr())
+	versions := watchVersions(t, cfg.CoordinatorAddrs())
 
 	// Kill it one step past a checkpoint, so that a step's ledger lines are erased with it and its
 	// rollouts are trained again from the write-ahead log. (Status answers in a millisecond; the
@@ -128,7 +128,7 @@ func TestLearnerKillResume(t *testing.T) {
 	if uint64(len(seen)) != final.GetVersion() {
 		t.Errorf("coordinator has %d versions, the learner ended at %d", len(seen), final.GetVersion())
 	}
-	checkDigests(t, cfg.coordAddr(), seen)
+	checkDigests(t, cfg.CoordinatorAddrs(), seen)
 }
 
 // resumedAt reads the step and version the learner's last "resumed" log line names (the status
@@ -166,9 +166,9 @@ func resumedAt(t *testing.T, dataDir string) (step, version uint64) {
 
 // watchVersions follows the coordinator's versions from the first, in the background, until the
 // test ends; the returned function lists those delivered so far.
-func watchVersions(t *testing.T, addr string) func() []*tsdv1.PolicyVersion {
+func watchVersions(t *testing.T, addrs string) func() []*tsdv1.PolicyVersion {
 	t.Helper()
-	c, err := coordinator.Dial([]string{addr}, rpc.Config{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	c, err := coordinator.Dial(strings.Split(addrs, ","), rpc.Config{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,9 +198,9 @@ func watchVersions(t *testing.T, addr string) func() []*tsdv1.PolicyVersion {
 
 // checkDigests requires the coordinator to hold, for each watched version, the same digest the
 // watch delivered: a version is never recorded twice with different weights.
-func checkDigests(t *testing.T, addr string, seen []*tsdv1.PolicyVersion) {
+func checkDigests(t *testing.T, addrs string, seen []*tsdv1.PolicyVersion) {
 	t.Helper()
-	c, err := coordinator.Dial([]string{addr}, rpc.Config{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	c, err := coordinator.Dial(strings.Split(addrs, ","), rpc.Config{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

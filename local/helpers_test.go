@@ -85,7 +85,7 @@ func files(t *testing.T) fixtureFiles {
 func (f fixtureFiles) config(t *testing.T, actorArgs ...string) Config {
 	return Config{
 		Binary: f.bin, DataDir: t.TempDir(), Model: f.model, Problems: f.problems, Actors: 2, Algo: "mcts",
-		BasePort: freeBasePort(t, 3), Progress: time.Second,
+		BasePort: freeBasePort(t), Progress: time.Second,
 		LearnerArgs: []string{"--threads", "1", "--global-batch", strconv.Itoa(batchRollouts), "--micro-batch", "4",
 			"--publish-every", strconv.Itoa(publishEvery), "--lr", "1e-3", "--kl-coef", "0", "--sync-log", "--max-lag", "1000000"},
 		ActorArgs: append([]string{"--threads", "1", "--prompt-style", "compact", "--wave", "2", "--workers", "2",
@@ -93,16 +93,17 @@ func (f fixtureFiles) config(t *testing.T, actorArgs ...string) Config {
 	}
 }
 
-// freeBasePort finds a base port whose derived ports (coordinator, raft, learner, actors) are all
-// free now. A later process could still take one, which fails the test loudly, not silently.
-func freeBasePort(t *testing.T, actors int) int {
+// freeBasePort finds a base port whose derived ports are all free now: three coordinators (gRPC
+// and raft), three learners, four actors. A later process could still take one, which fails the
+// test loudly, not silently.
+func freeBasePort(t *testing.T) int {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(uint64(os.Getpid()), uint64(time.Now().UnixNano())))
 	for range 100 {
 		base := 20000 + rng.IntN(30000)
-		ports := []int{base, base + 100, base + 200}
-		for i := range actors {
-			ports = append(ports, base+300+i)
+		var ports []int
+		for _, off := range []int{0, 1, 2, 100, 101, 102, 200, 201, 202, 300, 301, 302, 303} {
+			ports = append(ports, base+off)
 		}
 		if portsFree(ports) {
 			return base
