@@ -32,9 +32,12 @@ const (
 // by the gRPC adapter over bufconn, as `tsd learner` serves it over TCP.
 type serviceRig struct {
 	svc   *Service
+	node  *testCoordinator
 	coord *coordinator.Client
 	lis   *bufconn.Listener
 	srv   *rpc.Server
+	sc    ServiceConfig
+	tc    Config
 }
 
 // rigOptions adjust a serviceRig: the server's rpc settings and the service config.
@@ -73,32 +76,72 @@ func writeTinyModel(t testing.TB, dir string) {
 	}
 }
 
-// startCoordinator runs a one-node coordinator on loopback until the test ends.
-func startCoordinator(t testing.TB) *coordinator.Client {
+// testCoordinator is a one-node coordinator on loopback ports fixed at creation, so that it can
+// be stopped and started again on its data dir.
+type testCoordinator struct {
+	cfg coordinator.Config
+	svc *coordinator.Service
+}
+
+// newTestCoordinator starts a coordinator that runs until the test ends.
+func newTestCoordinator(t testing.TB) *testCoordinator {
 	t.Helper()
 	cfg := coordinator.DefaultConfig()
-	cfg.NodeID, cfg.RaftAddr, cfg.GRPCAddr = "n1", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.NodeID, cfg.RaftAddr, cfg.GRPCAddr = "n1", freeAddr(t), freeAddr(t)
 	cfg.DataDir, cfg.Bootstrap = t.TempDir(), []coordinator.Peer{{ID: "n1"}}
 	cfg.HeartbeatTimeout, cfg.ElectionTimeout = 300*time.Millisecond, 300*time.Millisecond
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cs, err := coordinator.Start(ctx, cfg, rpc.Config{}, nil, discardLog())
+	c := &testCoordinator{cfg: cfg}
+	c.start(t)
+	t.Cleanup(c.stop)
+	return c
+}
+
+// freeAddr is a loopback address with a port that was free a moment ago.
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cs.Close() })
-	for !cs.Node().IsLeader() {
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// start starts the node and waits until it leads.
+func (c *testCoordinator) start(t testing.TB) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	svc, err := coordinator.Start(ctx, c.cfg, rpc.Config{}, nil, discardLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.svc = svc
+	for !svc.Node().IsLeader() {
 		if ctx.Err() != nil {
 			t.Fatal("the one-node coordinator elected no leader")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	c, err := coordinator.Dial([]string{cs.GRPCAddr()}, rpc.Config{}, discardLog())
+}
+
+// stop shuts the node down (it may be started again).
+func (c *testCoordinator) stop() {
+	if c.svc != nil {
+		c.svc.Close()
+		c.svc = nil
+	}
+}
+
+// client dials the node.
+func (c *testCoordinator) client(t testing.TB) *coordinator.Client {
+	t.Helper()
+	cl, err := coordinator.Dial([]string{c.cfg.GRPCAddr}, rpc.Config{}, discardLog())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
-	return c
+	t.Cleanup(func() { cl.Close() })
+	return cl
 }
 
 // newServiceRig opens a learner on a fresh data dir (no Run: these tests exercise intake) and
@@ -108,7 +151,8 @@ func newServiceRig(t testing.TB, o rigOptions) *serviceRig {
 	dir := t.TempDir()
 	modelDir := filepath.Join(dir, "model")
 	writeTinyModel(t, modelDir)
-	coord := startCoordinator(t)
+	node := newTestCoordinator(t)
+	coord := node.client(t)
 	sc := DefaultServiceConfig()
 	sc.ID, sc.Addr, sc.RunID = "learner", "127.0.0.1:7201", "test"
 	sc.DataDir, sc.InitModel = filepath.Join(dir, "learner"), modelDir
@@ -134,7 +178,7 @@ func newServiceRig(t testing.TB, o rigOptions) *serviceRig {
 	}
 	tsdv1.RegisterLearnerServer(srv, NewGRPC(svc, &CoordinatorDirectory{State: coord.ClusterState, TTL: time.Minute}))
 	srv.SetServing(true, tsdv1.Learner_ServiceDesc.ServiceName)
-	r := &serviceRig{svc: svc, coord: coord, srv: srv}
+	r := &serviceRig{svc: svc, node: node, coord: coord, srv: srv, sc: sc, tc: tc}
 	lis := o.listener
 	if lis == nil {
 		r.lis = bufconn.Listen(1 << 20)
