@@ -1,10 +1,12 @@
 package learner
 
 import (
+	"context"
 	"errors"
 	"io"
 	"maps"
 	"math"
+	"net"
 	"testing"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 
 	tsdv1 "tsd/proto/tsd/v1"
 	"tsd/rpc"
+	"tsd/rpc/rpctest"
 )
 
 // rigVersion is the version the rig's learner claims for the admission tests, so that rollouts
@@ -172,31 +175,66 @@ func TestBadStreamCodes(t *testing.T) {
 	}
 }
 
-// TestBearerTokenOnLearner: a learner with a token refuses every call without it (or with a wrong
-// one) as Unauthenticated, and serves a client that has it.
-func TestBearerTokenOnLearner(t *testing.T) {
-	r := newServiceRig(t, rigOptions{server: rpc.Config{Token: "s3cret"}})
-	ctx := ctxFor(t, time.Minute)
-	for _, tok := range []string{"", "wrong"} {
-		c := r.client(t, rpc.Config{Token: tok})
-		if _, err := c.Status(ctx, &tsdv1.StatusRequest{}); status.Code(err) != codes.Unauthenticated {
-			t.Errorf("Status with token %q: %v, want Unauthenticated", tok, err)
-		}
-		s, err := c.StreamRollouts(ctx)
-		if err == nil {
-			_, err = s.Recv()
-		}
-		if status.Code(err) != codes.Unauthenticated {
-			t.Errorf("StreamRollouts with token %q: %v, want Unauthenticated", tok, err)
-		}
+// TestLearnerSecurity: a learner with a token refuses every call without it (or with a wrong
+// one) as Unauthenticated and serves a client that has it; with mutual TLS as well, a plaintext
+// client or one without a certificate cannot connect (Unavailable).
+func TestLearnerSecurity(t *testing.T) {
+	const token = "s3cret"
+	dir := t.TempDir()
+	ca := rpctest.NewCA(t, dir, "ca")
+	srvCert, srvKey := ca.Issue(t, dir, "learner")
+	cliCert, cliKey := ca.Issue(t, dir, "actor")
+	tlsClient := rpc.Config{TLSCA: ca.CertFile, TLSCert: cliCert, TLSKey: cliKey}
+	withToken := func(c rpc.Config, tok string) rpc.Config { c.Token = tok; return c }
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
-	c := r.client(t, rpc.Config{Token: "s3cret"})
-	if _, err := c.Status(ctx, &tsdv1.StatusRequest{}); err != nil {
-		t.Fatalf("Status with the token: %v", err)
+	rigs := []struct {
+		name   string
+		server rpc.Config
+		lis    net.Listener
+		client rpc.Config // a client that passes the transport
+		denied []rpc.Config
+	}{
+		{"token", rpc.Config{Token: token}, nil, rpc.Config{}, nil},
+		{"token and mutual TLS", rpc.Config{Token: token, TLSCert: srvCert, TLSKey: srvKey, TLSCA: ca.CertFile}, lis, tlsClient,
+			[]rpc.Config{{Token: token}, {Token: token, TLSCA: ca.CertFile}}},
 	}
-	s, _ := stream(ctx, t, c, "a1")
-	if a := exchange(t, s, r.goodRollout(1)); a.GetResult() != tsdv1.RolloutAck_ACCEPTED {
-		t.Errorf("rollout with the token: %v", a)
+	for _, rig := range rigs {
+		t.Run(rig.name, func(t *testing.T) {
+			r := newServiceRig(t, rigOptions{server: rig.server, listener: rig.lis})
+			ctx := ctxFor(t, time.Minute)
+			for _, tok := range []string{"", "wrong"} {
+				expectCode(ctx, t, r.client(t, withToken(rig.client, tok)), codes.Unauthenticated)
+			}
+			for _, cfg := range rig.denied {
+				expectCode(ctx, t, r.client(t, cfg), codes.Unavailable)
+			}
+			c := r.client(t, withToken(rig.client, token))
+			if _, err := c.Status(ctx, &tsdv1.StatusRequest{}); err != nil {
+				t.Fatalf("Status with the token: %v", err)
+			}
+			s, _ := stream(ctx, t, c, "a1")
+			if a := exchange(t, s, r.goodRollout(1)); a.GetResult() != tsdv1.RolloutAck_ACCEPTED {
+				t.Errorf("rollout with the token: %v", a)
+			}
+		})
+	}
+}
+
+// expectCode requires Status and StreamRollouts through c to fail with code.
+func expectCode(ctx context.Context, t *testing.T, c tsdv1.LearnerClient, code codes.Code) {
+	t.Helper()
+	if _, err := c.Status(ctx, &tsdv1.StatusRequest{}); status.Code(err) != code {
+		t.Errorf("Status: %v, want %v", err, code)
+	}
+	s, err := c.StreamRollouts(ctx)
+	if err == nil {
+		_, err = s.Recv()
+	}
+	if status.Code(err) != code {
+		t.Errorf("StreamRollouts: %v, want %v", err, code)
 	}
 }
 

@@ -34,7 +34,8 @@ type serviceRig struct {
 	svc   *Service
 	node  *testCoordinator
 	coord *coordinator.Client
-	lis   *bufconn.Listener
+	lis   *bufconn.Listener // nil when serving on rigOptions.listener
+	addr  string            // rigOptions.listener's address
 	srv   *rpc.Server
 	sc    ServiceConfig
 	tc    Config
@@ -183,6 +184,8 @@ func newServiceRig(t testing.TB, o rigOptions) *serviceRig {
 	if lis == nil {
 		r.lis = bufconn.Listen(1 << 20)
 		lis = r.lis
+	} else {
+		r.addr = lis.Addr().String()
 	}
 	go srv.Serve(lis) //nolint:errcheck // ends with Shutdown
 	t.Cleanup(func() { srv.Shutdown(time.Second) })
@@ -192,14 +195,15 @@ func newServiceRig(t testing.TB, o rigOptions) *serviceRig {
 // client dials the rig with the client side of rc.
 func (r *serviceRig) client(t testing.TB, rc rpc.Config) tsdv1.LearnerClient {
 	t.Helper()
-	opts, err := rpc.DialOptions(rc)
-	if err != nil {
-		t.Fatal(err)
+	var conn *grpc.ClientConn
+	var err error
+	if r.lis == nil {
+		conn, err = rpc.Dial(r.addr, rc)
+	} else {
+		conn, err = rpc.Dial("passthrough:///bufnet", rc, grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
+			return r.lis.DialContext(ctx)
+		}))
 	}
-	opts = append(opts, grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
-		return r.lis.DialContext(ctx)
-	}))
-	conn, err := grpc.NewClient("passthrough:///bufnet", opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
