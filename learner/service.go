@@ -279,7 +279,10 @@ func (s *Service) Run(ctx context.Context) error {
 		s.status.trainedThrough(next)
 		switch {
 		case errors.Is(err, optim.ErrNonFinite):
+			// The weights did not change: nothing to record or publish (the step count did not
+			// move, so the publish test below would fire again for the last published step).
 			s.log.Warn("skipped a step with a non-finite gradient", "step", s.trainer.Steps())
+			continue
 		case err != nil:
 			return err
 		}

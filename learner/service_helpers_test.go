@@ -45,6 +45,7 @@ type serviceRig struct {
 type rigOptions struct {
 	server rpc.Config
 	edit   func(*ServiceConfig)
+	train  func(*Config)
 	// listener serves on this instead of bufconn (benchmarks use TCP loopback).
 	listener net.Listener
 }
@@ -163,6 +164,9 @@ func newServiceRig(t testing.TB, o rigOptions) *serviceRig {
 	}
 	tc := DefaultConfig()
 	tc.KLCoef, tc.GlobalBatch, tc.MicroBatch = 0, 4, 4
+	if o.train != nil {
+		o.train(&tc)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	svc, err := Open(ctx, sc, tc, coord, discardLog())

@@ -80,3 +80,30 @@ func TestResumeFinishesInterruptedPublish(t *testing.T) {
 		}
 	}
 }
+
+// TestSkippedStepPublishesNothing: a step whose gradient is not finite is skipped (the weights do
+// not change); it must not publish the unchanged weights again as a new version.
+func TestSkippedStepPublishesNothing(t *testing.T) {
+	r := newServiceRig(t, rigOptions{
+		edit:  func(c *ServiceConfig) { c.PublishEvery, c.MaxSteps = 1, 3 },
+		train: func(c *Config) { c.Optim.LR, c.Optim.WeightDecay = 1e30, 0 }, // the first step blows the weights up; later gradients are NaN
+	})
+	ctx := ctxFor(t, time.Minute)
+	s, _ := stream(ctx, t, r.client(t, rpc.Config{}), "a1")
+	for seq := uint64(1); seq <= 12; seq++ {
+		if a := exchange(t, s, r.goodRollout(seq)); a.GetResult() != tsdv1.RolloutAck_ACCEPTED {
+			t.Fatalf("seq %d: %v", seq, a)
+		}
+	}
+	short, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	err := r.svc.Run(short)
+	t.Logf("run: %v; steps %d", err, r.svc.trainer.Steps())
+	v, err := r.coord.GetVersion(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.GetVersion() != 1 {
+		t.Errorf("latest version %d at step %d after one real step, want 1", v.GetVersion(), v.GetStep())
+	}
+}
