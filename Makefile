@@ -12,7 +12,7 @@ export OPENBLAS_NUM_THREADS ?= $(shell nproc)
 # Pure-Go packages run under the race detector too.
 RACE_PKGS := ./tokenizer/... ./countdown/... ./mcts/... ./coordinator/... ./rpc/... ./hub/... ./rolloutlog/...
 
-.PHONY: all gotch build test vet lint proto clean
+.PHONY: all gotch build test vet lint proto clean run compare
 
 all: build
 
@@ -34,6 +34,14 @@ lint: gotch
 test: vet lint
 	$(GO) test ./...
 	$(GO) test -race $(RACE_PKGS)
+
+# The embedded default: tiny model, warm start, MCTS distillation on loopback, before/after table.
+run: build
+	bin/tsd demo --dir runs/demo
+
+# The source's comparison at tiny scale: MCTS distillation vs CISPO vs best-of-N, equal budgets.
+compare: build
+	bin/tsd demo --dir runs/compare --compare
 
 proto:
 	@command -v protoc >/dev/null || (sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
