@@ -9,6 +9,9 @@ PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 # OpenBLAS reads its thread count once, at load; keep it equal to torch's (tsd also sets both).
 export OPENBLAS_NUM_THREADS ?= $(shell nproc)
+# OpenMP threads that spin while waiting starve the other processes of a loopback run (learner and
+# actors share the cores): make them sleep instead.
+export OMP_WAIT_POLICY ?= PASSIVE
 # Pure-Go packages run under the race detector too.
 RACE_PKGS := ./tokenizer/... ./countdown/... ./mcts/... ./coordinator/... ./rpc/... ./hub/... ./rolloutlog/...
 

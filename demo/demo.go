@@ -58,7 +58,7 @@ func DefaultConfig() Config {
 	ec := eval.DefaultConfig()
 	ec.MaxNewTokens, ec.Batch, ec.Style = 64, 50, policy.Compact
 	return Config{Dir: "runs/demo", Seed: 1, Algos: []string{"mcts"}, TrainProblems: 5000, TestProblems: 200,
-		SFT: sc, RLBudget: 4 * time.Minute, Actors: 2, BasePort: 17000, Eval: ec, Threads: 2}
+		SFT: sc, RLBudget: 4 * time.Minute, Actors: 2, BasePort: 17000, Eval: ec, Threads: 1}
 }
 
 // Row is one line of the results table.
