@@ -100,7 +100,7 @@ func Run(ctx context.Context, cfg Config, w io.Writer, log *slog.Logger) (*Resul
 	if err := writeProblems(testPath, test); err != nil {
 		return nil, err
 	}
-	warm, err := warmStart(cfg, train, w)
+	warm, err := warmStart(ctx, cfg, train, w)
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +167,7 @@ func writeProblems(path string, ps []countdown.Problem) error {
 
 // warmStart makes the tiny model and fine-tunes it, or reuses the result of an identical earlier
 // run (its config is recorded beside it).
-func warmStart(cfg Config, train []countdown.Problem, w io.Writer) (string, error) {
+func warmStart(ctx context.Context, cfg Config, train []countdown.Problem, w io.Writer) (string, error) {
 	dir := filepath.Join(cfg.Dir, "model-sft")
 	stamp, _ := json.Marshal(struct {
 		SFT   sft.Config
@@ -202,7 +202,7 @@ func warmStart(cfg Config, train []countdown.Problem, w io.Writer) (string, erro
 		return "", err
 	}
 	fmt.Fprintf(w, "warm start: fine-tuning a %d-parameter model on %d worked solutions for %d steps\n", params(m), len(examples), cfg.SFT.Steps)
-	steps, err := sft.Train(m, examples, cfg.SFT, func(step int, loss float64, took time.Duration) {
+	steps, err := sft.Train(ctx, m, examples, cfg.SFT, func(step int, loss float64, took time.Duration) {
 		if step%50 == 0 {
 			fmt.Fprintf(w, "  sft step %4d  loss %.3f  %s\n", step, loss, took.Round(time.Second))
 		}

@@ -10,6 +10,7 @@
 package sft
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -84,9 +85,10 @@ func Examples(tok *tokenizer.BPE, style policy.PromptStyle, problems []countdown
 // Progress reports a step's loss.
 type Progress func(step int, loss float64, elapsed time.Duration)
 
-// Train fine-tunes m (which must be trainable) on examples, drawn in a seeded random order. It
-// runs on the calling goroutine, locked to its OS thread for the duration.
-func Train(m *model.Qwen2, examples []Example, cfg Config, progress Progress) (steps int, err error) {
+// Train fine-tunes m (which must be trainable) on examples, drawn in a seeded random order, until
+// the steps or the duration are done or ctx ends. It runs on the calling goroutine, locked to its
+// OS thread for the duration.
+func Train(ctx context.Context, m *model.Qwen2, examples []Example, cfg Config, progress Progress) (steps int, err error) {
 	if err := cfg.Validate(); err != nil {
 		return 0, err
 	}
@@ -105,6 +107,9 @@ func Train(m *model.Qwen2, examples []Example, cfg Config, progress Progress) (s
 	order := rng.Perm(len(examples))
 	start := time.Now()
 	for next := 0; (cfg.Steps == 0 || steps < cfg.Steps) && (cfg.Duration == 0 || time.Since(start) < cfg.Duration); steps++ {
+		if err := ctx.Err(); err != nil {
+			return steps, err
+		}
 		batch := make([]Example, cfg.Batch)
 		for i := range batch {
 			if next == len(order) {

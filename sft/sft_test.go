@@ -1,6 +1,7 @@
 package sft
 
 import (
+	"context"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -69,7 +70,7 @@ func TestTrainLowersLoss(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Steps, cfg.Batch = 40, 16
 	var first, last float64
-	steps, err := Train(m, ex, cfg, func(step int, loss float64, _ time.Duration) {
+	steps, err := Train(context.Background(), m, ex, cfg, func(step int, loss float64, _ time.Duration) {
 		if step == 1 {
 			first = loss
 		}

@@ -60,7 +60,7 @@ beside it). Problems come from --problems, or are generated (--gen-preset easy|d
 			}
 			w := cmd.ErrOrStderr()
 			fmt.Fprintf(w, "sft: %d examples (%d unsolvable skipped)\n", len(examples), skipped)
-			steps, err := sft.Train(m, examples, cfg, func(step int, loss float64, took time.Duration) {
+			steps, err := sft.Train(cmd.Context(), m, examples, cfg, func(step int, loss float64, took time.Duration) {
 				if step%every == 0 {
 					fmt.Fprintf(w, "sft: step %4d  loss %.4f  %s\n", step, loss, took.Round(time.Second))
 				}
