@@ -142,6 +142,9 @@ func runLearner(ctx context.Context, rf *roleFlags, sc learner.ServiceConfig, tc
 	}
 	defer svc.Close()
 	reg := rpc.NewRegistry()
+	if err := svc.RegisterMetrics(reg); err != nil {
+		return err
+	}
 	srv, err := rpc.NewServer(rf.rc, reg, log, weights.ServerOptions()...)
 	if err != nil {
 		return err
