@@ -241,6 +241,10 @@ func (s *Sender) apply(a *tsdv1.RolloutAck) error {
 	if codes.Code(a.GetCode()) == codes.Unavailable {
 		return fmt.Errorf("%w: seq %d: %s", errRetry, a.GetSeq(), a.GetReason())
 	}
+	if a.GetSeq() == 0 { // a credit grant: the learner's buffer has room again
+		s.credits += a.GetCredits()
+		return nil
+	}
 	i := 0
 	for i < len(s.inflight) && s.inflight[i].GetSeq() != a.GetSeq() {
 		i++

@@ -357,6 +357,11 @@ func (s *Service) keepLease(ctx context.Context, cancel context.CancelCauseFunc)
 	}
 }
 
+// hasRoom reports whether the buffer of untrained rollouts is below MaxBuffer.
+func (s *Service) hasRoom() bool {
+	return s.cfg.MaxBuffer == 0 || s.status.depth(s.wal.Next()) < uint64(s.cfg.MaxBuffer)
+}
+
 // Ingest is the service's intake, for the gRPC adapter.
 func (s *Service) Ingest() *Ingest { return s.ingest }
 

@@ -73,6 +73,13 @@ func (b *statusBoard) trainedThrough(next uint64) {
 	b.next = next
 }
 
+// depth is the number of logged rollouts not yet trained on, given the log's next index.
+func (b *statusBoard) depth(logNext uint64) uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return logNext - min(b.next, logNext)
+}
+
 // stepped records one optimizer step over batch.
 func (b *statusBoard) stepped(st StepStats, batch []*tsdv1.Rollout) {
 	b.mu.Lock()
