@@ -42,6 +42,7 @@ func benchIngest(b *testing.B, actors int, credits uint32) {
 	}
 	r := newServiceRig(b, rigOptions{listener: lis, edit: func(c *ServiceConfig) {
 		c.SyncLog, c.Credits, c.MaxCompletionTokens = true, credits, benchCompletion
+		c.MaxBuffer = 0 // nothing trains here: an unbounded buffer, or credits would stop at it
 	}})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

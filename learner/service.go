@@ -67,6 +67,11 @@ func Open(ctx context.Context, cfg ServiceConfig, train Config, coord *coordinat
 	if err := train.Validate(); err != nil {
 		return nil, err
 	}
+	if cfg.MaxBuffer > 0 && cfg.MaxBuffer < train.GlobalBatch {
+		// Credits stop at MaxBuffer untrained rollouts and training waits for a whole batch: with
+		// less than a batch allowed, actors and learner could both wait for good.
+		return nil, fmt.Errorf("%w: max buffer %d < global batch %d", ErrConfig, cfg.MaxBuffer, train.GlobalBatch)
+	}
 	s := &Service{cfg: cfg, train: train, log: log, coord: coord, status: newStatusBoard(cfg, train)}
 	defer func() {
 		if err != nil {

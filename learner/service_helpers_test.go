@@ -155,15 +155,10 @@ func newServiceRig(t testing.TB, o rigOptions) *serviceRig {
 	writeTinyModel(t, modelDir)
 	node := newTestCoordinator(t)
 	coord := node.client(t)
-	sc := DefaultServiceConfig()
-	sc.ID, sc.Addr, sc.RunID = "learner", "127.0.0.1:7201", "test"
-	sc.DataDir, sc.InitModel = filepath.Join(dir, "learner"), modelDir
-	sc.MaxLag, sc.MaxCompletionTokens, sc.Credits, sc.SyncLog = svcMaxLag, svcMaxTokens, svcCredits, false
+	sc, tc := testServiceConfig(dir, modelDir)
 	if o.edit != nil {
 		o.edit(&sc)
 	}
-	tc := DefaultConfig()
-	tc.KLCoef, tc.GlobalBatch, tc.MicroBatch = 0, 4, 4
 	if o.train != nil {
 		o.train(&tc)
 	}
@@ -194,6 +189,17 @@ func newServiceRig(t testing.TB, o rigOptions) *serviceRig {
 	go srv.Serve(lis) //nolint:errcheck // ends with Shutdown
 	t.Cleanup(func() { srv.Shutdown(time.Second) })
 	return r
+}
+
+// testServiceConfig is the rig's learner: small limits, no fsync, no KL, batches of 4 samples.
+func testServiceConfig(dir, modelDir string) (ServiceConfig, Config) {
+	sc := DefaultServiceConfig()
+	sc.ID, sc.Addr, sc.RunID = "learner", "127.0.0.1:7201", "test"
+	sc.DataDir, sc.InitModel = filepath.Join(dir, "learner"), modelDir
+	sc.MaxLag, sc.MaxCompletionTokens, sc.Credits, sc.SyncLog = svcMaxLag, svcMaxTokens, svcCredits, false
+	tc := DefaultConfig()
+	tc.KLCoef, tc.GlobalBatch, tc.MicroBatch = 0, 4, 4
+	return sc, tc
 }
 
 // client dials the rig with the client side of rc.

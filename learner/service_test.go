@@ -107,3 +107,23 @@ func TestSkippedStepPublishesNothing(t *testing.T) {
 		t.Errorf("latest version %d at step %d after one real step, want 1", v.GetVersion(), v.GetStep())
 	}
 }
+
+// TestOpenRefusesBufferBelowBatch: a learner withholds credits once MaxBuffer rollouts wait
+// untrained, and trains only whole batches; with MaxBuffer below the batch it would stop both
+// the actors and itself for good. Open must refuse that configuration.
+func TestOpenRefusesBufferBelowBatch(t *testing.T) {
+	dir := t.TempDir()
+	modelDir := filepath.Join(dir, "model")
+	writeTinyModel(t, modelDir)
+	coord := newTestCoordinator(t).client(t)
+	sc, tc := testServiceConfig(dir, modelDir)
+	sc.MaxBuffer = tc.GlobalBatch - 1
+	ctx := ctxFor(t, time.Minute)
+	svc, err := Open(ctx, sc, tc, coord, discardLog())
+	if err == nil {
+		svc.Close()
+	}
+	if !errors.Is(err, ErrConfig) {
+		t.Fatalf("max buffer %d with a global batch of %d: %v, want ErrConfig", sc.MaxBuffer, tc.GlobalBatch, err)
+	}
+}
