@@ -225,14 +225,9 @@ func (m *Qwen2) heads(tp *tape, x *ts.Tensor, B, S, n int64) *ts.Tensor {
 
 // mlp is down(SiLU(gate(x)) ⊙ up(x)) of the normed residual stream h.
 func (m *Qwen2) mlp(tp *tape, b *block, h *ts.Tensor) *ts.Tensor {
-	gate, up, x := b.gate, b.up, (*ts.Tensor)(nil)
-	if b.gateN != nil { // inference: the norm's weight folded into gate and up
-		gate, up, x = b.gateN, b.upN, m.rmsNorm(tp, h, nil)
-	} else {
-		x = m.rmsNorm(tp, h, b.mlpNorm)
-	}
-	g := tp.t(tp.t(ts.Linear(x, gate, ts.None)).Silu(false))
-	u := tp.t(ts.Linear(x, up, ts.None))
+	x := m.rmsNorm(tp, h, b.mlpNorm)
+	g := tp.t(tp.t(ts.Linear(x, b.gate, ts.None)).Silu(false))
+	u := tp.t(ts.Linear(x, b.up, ts.None))
 	return tp.t(ts.Linear(tp.t(g.Mul(u, false)), b.down, ts.None))
 }
 
