@@ -114,7 +114,7 @@ func Fetch(ctx context.Context, sources []Source, version uint64, wantSHA string
 		return proto.CloneOf(existing), nil
 	}
 	defer imp.abort()
-	f := &fetch{opts: opts, version: version, wantSHA: wantSHA, imp: imp}
+	f := &fetch{opts: opts, version: version, wantSHA: wantSHA, imp: imp, codec: newFetchCodec()}
 	defer f.closeFile()
 	var errs []error
 	for _, src := range sources {
@@ -176,6 +176,7 @@ type fetch struct {
 	out      *os.File              // that file, open
 	hash     *fileHash             // hashing its first off bytes
 	sums     chunkSums             // the verified chunks' sums, while all are on the default grid
+	codec    *chunkCodec           // decodes chunks into buffers that the file hash recycles
 	source   string                // the source streaming now
 }
 
@@ -245,7 +246,7 @@ func (f *fetch) stream(ctx context.Context, src Source) error {
 
 // receive reads one stream with recv: the manifest, then chunks until the version is complete.
 func (f *fetch) receive(ctx context.Context, src Source, recv func(grpc.ServerStreamingClient[tsdv1.WeightMessage]) (*tsdv1.WeightMessage, error)) error {
-	stream, err := src.Client.Fetch(ctx, f.request())
+	stream, err := src.Client.Fetch(ctx, f.request(), grpc.ForceCodecV2(f.codec))
 	if err != nil {
 		return fromStatus(err)
 	}
@@ -403,7 +404,7 @@ func (f *fetch) advance() error {
 			if err != nil {
 				return localError{err}
 			}
-			f.out, f.hash, f.off = out, newFileHash(), 0
+			f.out, f.hash, f.off = out, newFileHash(f.codec.recycle), 0
 		}
 		if f.off < file.GetSize() {
 			return nil
@@ -425,7 +426,7 @@ func (f *fetch) finishFile(file *tsdv1.WeightFile) error {
 	if got != file.GetSha256() {
 		f.done -= f.off
 		f.off = 0
-		f.hash = newFileHash()
+		f.hash = newFileHash(f.codec.recycle)
 		if f.sums != nil {
 			f.sums[f.idx] = nil
 		}
