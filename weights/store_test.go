@@ -91,7 +91,7 @@ func TestStoreReopen(t *testing.T) {
 	}
 	writeFile(t, filepath.Join(root, ".import-789.manifest.json"), "{")
 	writeFile(t, filepath.Join(root, "v00000003.chunks"), "tsd-chunks") // of no version
-	writeFile(t, filepath.Join(root, "README"), "not the store's") // left alone
+	writeFile(t, filepath.Join(root, "README"), "not the store's")      // left alone
 
 	s2, err := weights.OpenStore(root)
 	if err != nil {
