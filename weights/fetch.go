@@ -3,8 +3,6 @@ package weights
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -116,13 +114,13 @@ func Fetch(ctx context.Context, sources []Source, version uint64, wantSHA string
 		return proto.CloneOf(existing), nil
 	}
 	defer imp.abort()
-	f := &fetch{opts: opts, version: version, wantSHA: wantSHA, imp: imp}
+	f := &fetch{opts: opts, version: version, wantSHA: wantSHA, imp: imp, codec: newFetchCodec()}
 	defer f.closeFile()
 	var errs []error
 	for _, src := range sources {
 		err := f.fromSource(ctx, src)
 		if err == nil {
-			m, err := imp.commit(f.manifest)
+			m, err := imp.commit(f.manifest, f.sums)
 			if err != nil {
 				return nil, err
 			}
@@ -177,6 +175,8 @@ type fetch struct {
 	off      int64                 // verified bytes of that file
 	out      *os.File              // that file, open
 	hash     *fileHash             // hashing its first off bytes
+	sums     chunkSums             // the verified chunks' sums, while all are on the default grid
+	codec    *chunkCodec           // decodes chunks into buffers that the file hash recycles
 	source   string                // the source streaming now
 }
 
@@ -246,7 +246,7 @@ func (f *fetch) stream(ctx context.Context, src Source) error {
 
 // receive reads one stream with recv: the manifest, then chunks until the version is complete.
 func (f *fetch) receive(ctx context.Context, src Source, recv func(grpc.ServerStreamingClient[tsdv1.WeightMessage]) (*tsdv1.WeightMessage, error)) error {
-	stream, err := src.Client.Fetch(ctx, f.request())
+	stream, err := src.Client.Fetch(ctx, f.request(), grpc.ForceCodecV2(f.codec))
 	if err != nil {
 		return fromStatus(err)
 	}
@@ -320,6 +320,7 @@ func (f *fetch) acceptManifest(m *tsdv1.WeightManifest) error {
 		return err
 	}
 	f.manifest = m
+	f.sums = make(chunkSums, len(m.Files))
 	return f.advance()
 }
 
@@ -363,20 +364,34 @@ func (f *fetch) acceptChunk(c *tsdv1.WeightChunk) error {
 	if n == 0 || n > file.GetSize()-f.off {
 		return fmt.Errorf("%w: chunk of %d bytes at %s of %d bytes", ErrProtocol, n, f.position(), file.GetSize())
 	}
-	sum := sha256.Sum256(c.GetData())
-	if hex.EncodeToString(sum[:]) != c.GetSha256() {
+	if sha256Hex(c.GetData()) != c.GetSha256() {
 		return fmt.Errorf("%w: at %s", ErrCorruptChunk, f.position())
 	}
 	if _, err := f.out.WriteAt(c.GetData(), f.off); err != nil {
 		return localError{err}
 	}
 	f.hash.write(c.GetData())
+	f.keepSum(c.GetSha256(), n, file.GetSize())
 	f.off += n
 	f.done += n
 	if f.opts.Progress != nil {
 		f.opts.Progress(Progress{Version: f.version, Source: f.source, Bytes: f.done, Total: f.total})
 	}
 	return f.advance()
+}
+
+// keepSum records the verified sum of the chunk of n bytes just received, for serving the version
+// later without hashing. Only chunks on the default grid can be reused; after any other chunk
+// the version gets no cached sums (a Server serving it hashes as it sends).
+func (f *fetch) keepSum(sum string, n, size int64) {
+	if f.sums == nil {
+		return
+	}
+	if f.off%DefaultChunkBytes != 0 || n != min(DefaultChunkBytes, size-f.off) {
+		f.sums = nil
+		return
+	}
+	f.sums[f.idx] = append(f.sums[f.idx], sum)
 }
 
 // advance opens the file being received and finishes every file whose bytes are all there
@@ -389,7 +404,7 @@ func (f *fetch) advance() error {
 			if err != nil {
 				return localError{err}
 			}
-			f.out, f.hash, f.off = out, newFileHash(), 0
+			f.out, f.hash, f.off = out, newFileHash(f.codec.recycle), 0
 		}
 		if f.off < file.GetSize() {
 			return nil
@@ -411,7 +426,10 @@ func (f *fetch) finishFile(file *tsdv1.WeightFile) error {
 	if got != file.GetSha256() {
 		f.done -= f.off
 		f.off = 0
-		f.hash = newFileHash()
+		f.hash = newFileHash(f.codec.recycle)
+		if f.sums != nil {
+			f.sums[f.idx] = nil
+		}
 		if err := f.out.Truncate(0); err != nil {
 			return localError{err}
 		}

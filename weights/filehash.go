@@ -10,24 +10,26 @@ const hashQueueChunks = 8
 
 // fileHash computes a file's sha256 on its own goroutine while Fetch receives the next chunks:
 // each byte needs two sha256 passes (its chunk's and its file's), and this puts them on two cores.
+// Each buffer, once hashed, goes to done for reuse.
 type fileHash struct {
 	data chan []byte
 	sum  chan string
 }
 
-func newFileHash() *fileHash {
+func newFileHash(done func([]byte)) *fileHash {
 	h := &fileHash{data: make(chan []byte, hashQueueChunks), sum: make(chan string, 1)}
 	go func() {
 		d := sha256.New()
 		for b := range h.data {
 			d.Write(b)
+			done(b)
 		}
 		h.sum <- hex.EncodeToString(d.Sum(nil))
 	}()
 	return h
 }
 
-// write appends b to the file; b must not change afterwards.
+// write appends b to the file; b belongs to the hash from now on.
 func (h *fileHash) write(b []byte) { h.data <- b }
 
 // finish returns the hex sha256 of everything written.

@@ -75,9 +75,9 @@ func (imp *importSlot) abort() {
 }
 
 // commit makes the slot's files the version: sync the directory, rename it into place, write the
-// manifest beside it. m must describe the files exactly; the callers built it from the bytes they
-// wrote. On error nothing becomes visible.
-func (imp *importSlot) commit(m *tsdv1.WeightManifest) (*tsdv1.WeightManifest, error) {
+// chunk sums (if known) and then the manifest beside it. m and sums must describe the files
+// exactly; the callers computed them from the bytes they wrote. On error nothing becomes visible.
+func (imp *importSlot) commit(m *tsdv1.WeightManifest, sums chunkSums) (*tsdv1.WeightManifest, error) {
 	defer imp.abort()
 	s, v := imp.store, imp.version
 	final := s.Dir(v)
@@ -91,28 +91,36 @@ func (imp *importSlot) commit(m *tsdv1.WeightManifest) (*tsdv1.WeightManifest, e
 	if err == nil {
 		err = syncDir(s.root) // the directory must be durable before the manifest names it
 	}
+	if err == nil && sums != nil {
+		err = writeFileAtomic(s.root, s.chunksPath(v), encodeChunkSums(m, sums))
+	}
 	if err == nil {
-		if err = writeManifestFile(s, m); err != nil {
-			os.RemoveAll(final)
-		}
+		err = writeManifestFile(s, m)
 	}
 	if err != nil {
+		os.RemoveAll(final)
+		os.Remove(s.chunksPath(v))
 		return nil, fmt.Errorf("weights: commit version %d: %w", v, err)
 	}
 	s.mu.Lock()
-	s.versions[v] = &storedVersion{manifest: m}
+	s.versions[v] = &storedVersion{manifest: m, sums: sums}
 	s.mu.Unlock()
 	return m, nil
 }
 
-// writeManifestFile writes m beside its version's directory atomically: a synced temporary file
-// renamed into place, then the root synced so the rename survives a crash.
+// writeManifestFile writes m beside its version's directory.
 func writeManifestFile(s *Store, m *tsdv1.WeightManifest) error {
 	data, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(m)
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(s.root, importPrefix+"*"+manifestSuffix)
+	return writeFileAtomic(s.root, s.manifestPath(m.GetVersion()), data)
+}
+
+// writeFileAtomic writes data to path in the store's root atomically: a synced temporary file
+// renamed into place, then the root synced so the rename survives a crash.
+func writeFileAtomic(root, path string, data []byte) error {
+	f, err := os.CreateTemp(root, importPrefix+"*")
 	if err != nil {
 		return err
 	}
@@ -128,10 +136,10 @@ func writeManifestFile(s *Store, m *tsdv1.WeightManifest) error {
 		err = os.Chmod(f.Name(), filePerm)
 	}
 	if err == nil {
-		err = os.Rename(f.Name(), s.manifestPath(m.GetVersion()))
+		err = os.Rename(f.Name(), path)
 	}
 	if err == nil {
-		err = syncDir(s.root)
+		err = syncDir(root)
 	}
 	return err
 }

@@ -16,9 +16,12 @@ const (
 )
 
 // ServerOptions are the options a gRPC server that registers a Server should have: large flow
-// control windows and a receive limit that fits any weight message.
+// control windows, a receive limit that fits any weight message, and a codec that sends chunk
+// data without copying it (every other message of every service is encoded by the standard
+// proto codec, unchanged).
 func ServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
+		grpc.ForceServerCodecV2(&chunkCodec{}),
 		grpc.InitialWindowSize(streamWindowBytes),
 		grpc.InitialConnWindowSize(connWindowBytes),
 		grpc.MaxRecvMsgSize(MaxMessageBytes),

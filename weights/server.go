@@ -2,8 +2,6 @@ package weights
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -77,8 +75,8 @@ func (s *Server) serve(req *tsdv1.FetchRequest, stream grpc.ServerStreamingServe
 	if err := stream.Send(&tsdv1.WeightMessage{Msg: &tsdv1.WeightMessage_Manifest{Manifest: h.Manifest}}); err != nil {
 		return err
 	}
-	for _, f := range h.Manifest.GetFiles()[first:] {
-		if err := s.sendFile(stream, h.Dir, f, offset, chunkBytes); err != nil {
+	for i := first; i < len(h.Manifest.GetFiles()); i++ {
+		if err := s.sendFile(stream, h, i, offset, chunkBytes); err != nil {
 			return err
 		}
 		offset = 0
@@ -86,9 +84,11 @@ func (s *Server) serve(req *tsdv1.FetchRequest, stream grpc.ServerStreamingServe
 	return nil
 }
 
-// sendFile streams f from offset on in chunks of chunkBytes.
-func (s *Server) sendFile(stream grpc.ServerStreamingServer[tsdv1.WeightMessage], dir string, f *tsdv1.WeightFile, offset int64, chunkBytes int) error {
-	file, err := os.Open(filepath.Join(dir, f.GetName()))
+// sendFile streams file i of h from offset on in chunks of chunkBytes, with their sums from the
+// version's cache where it has them.
+func (s *Server) sendFile(stream grpc.ServerStreamingServer[tsdv1.WeightMessage], h *Handle, i int, offset int64, chunkBytes int) error {
+	f := h.Manifest.GetFiles()[i]
+	file, err := os.Open(filepath.Join(h.Dir, f.GetName()))
 	if err != nil {
 		return err
 	}
@@ -99,12 +99,15 @@ func (s *Server) sendFile(stream grpc.ServerStreamingServer[tsdv1.WeightMessage]
 		}
 		// A fresh buffer per chunk: grpc may keep a sent message (stats handlers, tracing), so
 		// it must not be reused.
-		data := make([]byte, min(int64(chunkBytes), f.GetSize()-offset))
+		data := make([]byte, chunkLen(offset, f.GetSize(), chunkBytes))
 		if _, err := file.ReadAt(data, offset); err != nil {
 			return fmt.Errorf("read %s at %d: %w", f.GetName(), offset, err)
 		}
-		sum := sha256.Sum256(data)
-		chunk := &tsdv1.WeightChunk{File: f.GetName(), Offset: offset, Data: data, Sha256: hex.EncodeToString(sum[:])}
+		sum := h.sums.sum(i, offset, chunkBytes)
+		if sum == "" {
+			sum = sha256Hex(data)
+		}
+		chunk := &tsdv1.WeightChunk{File: f.GetName(), Offset: offset, Data: data, Sha256: sum}
 		if err := stream.Send(&tsdv1.WeightMessage{Msg: &tsdv1.WeightMessage_Chunk{Chunk: chunk}}); err != nil {
 			return err
 		}
@@ -113,6 +116,13 @@ func (s *Server) sendFile(stream grpc.ServerStreamingServer[tsdv1.WeightMessage]
 		offset += int64(len(data))
 	}
 	return nil
+}
+
+// chunkLen is the length of the chunk at offset in a file of size bytes: chunks end on multiples
+// of chunkBytes, so a stream resumed inside a chunk first sends the rest of it, and every later
+// chunk is one whose sum the version's cache may hold.
+func chunkLen(offset, size int64, chunkBytes int) int64 {
+	return min(int64(chunkBytes)-offset%int64(chunkBytes), size-offset)
 }
 
 // requestChunkBytes is the chunk size a request asks for, DefaultChunkBytes for 0.

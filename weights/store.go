@@ -34,6 +34,7 @@ const (
 // Store keeps checkpoint versions under a root directory:
 //
 //	<root>/v00000007/                 the checkpoint's files, exactly
+//	<root>/v00000007.chunks           its chunk sums, a cache for serving (see chunkSums)
 //	<root>/v00000007.manifest.json    its manifest (protojson), written last
 //
 // A version is visible once its manifest exists, which happens only after every file has been
@@ -48,9 +49,11 @@ type Store struct {
 	importing map[uint64]chan struct{} // closed when the import of that version ends
 }
 
-// storedVersion is a complete version and the number of Handles open on it.
+// storedVersion is a complete version, its chunk sums (nil if not cached) and the number of
+// Handles open on it.
 type storedVersion struct {
 	manifest *tsdv1.WeightManifest
+	sums     chunkSums
 	refs     int
 }
 
@@ -68,6 +71,7 @@ func OpenStore(root string) (*Store, error) {
 		return nil, fmt.Errorf("weights: open store: %w", err)
 	}
 	dirs := map[uint64]string{}
+	var caches []string
 	for _, e := range entries {
 		name := e.Name()
 		switch {
@@ -79,10 +83,17 @@ func OpenStore(root string) (*Store, error) {
 			if err := s.load(name); err != nil {
 				return nil, err
 			}
+		case strings.HasSuffix(name, chunksSuffix):
+			caches = append(caches, name)
 		case e.IsDir():
 			if v, ok := parseVersionName(name); ok {
 				dirs[v] = name
 			}
+		}
+	}
+	for _, name := range caches {
+		if v, ok := parseVersionName(strings.TrimSuffix(name, chunksSuffix)); ok {
+			dirs[v] = name
 		}
 	}
 	for v, name := range dirs {
@@ -124,7 +135,7 @@ func (s *Store) load(name string) error {
 			return fmt.Errorf("%w: version %d: %s has %d bytes, manifest says %d", ErrDigest, v, f.GetName(), info.Size(), f.GetSize())
 		}
 	}
-	s.versions[v] = &storedVersion{manifest: m}
+	s.versions[v] = &storedVersion{manifest: m, sums: readChunkSums(s.chunksPath(v), m)}
 	return nil
 }
 
@@ -151,6 +162,10 @@ func (s *Store) Dir(version uint64) string { return filepath.Join(s.root, versio
 
 func (s *Store) manifestPath(version uint64) string {
 	return filepath.Join(s.root, versionName(version)+manifestSuffix)
+}
+
+func (s *Store) chunksPath(version uint64) string {
+	return filepath.Join(s.root, versionName(version)+chunksSuffix)
 }
 
 // Has reports whether version is complete in the store.
@@ -197,6 +212,7 @@ type Handle struct {
 
 	store   *Store
 	version uint64
+	sums    chunkSums // shared with the store, never modified
 	once    sync.Once
 }
 
@@ -209,7 +225,7 @@ func (s *Store) Acquire(version uint64) (*Handle, error) {
 		return nil, fmt.Errorf("%w: version %d", ErrNotFound, version)
 	}
 	e.refs++
-	return &Handle{Manifest: proto.CloneOf(e.manifest), Dir: s.Dir(version), store: s, version: version}, nil
+	return &Handle{Manifest: proto.CloneOf(e.manifest), Dir: s.Dir(version), store: s, version: version, sums: e.sums}, nil
 }
 
 // Release lets Keep delete the version again; calls after the first do nothing.
@@ -253,6 +269,9 @@ func (s *Store) unlinkOld(n int) (removed []uint64, trash []string, err error) {
 		}
 		delete(s.versions, v)
 		removed = append(removed, v)
+		if err := os.Remove(s.chunksPath(v)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return removed, trash, err
+		}
 		dir, err := os.MkdirTemp(s.root, trashPrefix)
 		if err != nil {
 			return removed, trash, err
@@ -283,7 +302,8 @@ func (s *Store) Verify(version uint64) error {
 	return nil
 }
 
-// Put copies the checkpoint in srcDir into the store as version, hashing while it copies; the
+// Put copies the checkpoint in srcDir into the store as version, hashing while it copies (each
+// file's sha256 and its chunk sums, two sha256 passes that save one on every stream served); the
 // manifest it returns describes the copy. Symlinks in srcDir are followed wherever they lead
 // (a Hugging Face cache snapshot works); the store itself holds regular files only. Putting a version again with the same content returns
 // the stored manifest; different content is ErrConflict.
@@ -301,15 +321,18 @@ func (s *Store) Put(version uint64, srcDir string) (*tsdv1.WeightManifest, error
 	}
 	defer imp.abort()
 	out := make([]*tsdv1.WeightFile, 0, len(files))
+	sums := make(chunkSums, 0, len(files))
 	buf := make([]byte, ioBufferBytes)
 	for _, f := range files {
-		size, sum, err := copyFile(f.path, filepath.Join(imp.dir, f.name), buf)
+		chunks := newChunkHasher()
+		size, sum, err := copyFile(f.path, filepath.Join(imp.dir, f.name), buf, chunks)
 		if err != nil {
 			return nil, fmt.Errorf("weights: put version %d: %w", version, err)
 		}
 		out = append(out, &tsdv1.WeightFile{Name: f.name, Size: size, Sha256: sum})
+		sums = append(sums, chunks.finish())
 	}
-	return imp.commit(&tsdv1.WeightManifest{Version: version, Sha256: Digest(out), Files: out})
+	return imp.commit(&tsdv1.WeightManifest{Version: version, Sha256: Digest(out), Files: out}, sums)
 }
 
 // samePut answers a Put of a version the store already has.
