@@ -1,6 +1,10 @@
 package learner
 
-import "github.com/sugarme/gotch/ts"
+import (
+	"tsd/tape"
+
+	"github.com/sugarme/gotch/ts"
+)
 
 // cispo is the clipped importance-sampling policy objective of MiniMax-M1 (arXiv 2506.13585, eq. 4),
 // as a loss per generated token:
@@ -16,12 +20,12 @@ import "github.com/sugarme/gotch/ts"
 //
 // All inputs are (B, T); logp carries the gradient. It returns the loss (B, T) and, as 0/1, whether
 // each token's weight was clipped (r_t > 1 + ε_high).
-func cispo(tp *tape, logp, logpOld, adv *ts.Tensor, epsHigh float64) (loss, clipped *ts.Tensor) {
+func cispo(tp *tape.Tape, logp, logpOld, adv *ts.Tensor, epsHigh float64) (loss, clipped *ts.Tensor) {
 	r := ratio(tp, logp, logpOld)                                 // r_t
-	w := tp.t(r.Clamp(tp.scalar(0), tp.scalar(1+epsHigh), false)) // clip(r_t, 0, 1+ε_high)
-	w = tp.t(w.Detach(false))                                     // sg(·)
-	weighted := tp.t(tp.t(w.Mul(adv, false)).Mul(logp, false))    // w_t·A_t·log π_θ
-	loss = tp.t(weighted.Neg(false))                              // −(·)
+	w := tp.T(r.Clamp(tp.Scalar(0), tp.Scalar(1+epsHigh), false)) // clip(r_t, 0, 1+ε_high)
+	w = tp.T(w.Detach(false))                                     // sg(·)
+	weighted := tp.T(tp.T(w.Mul(adv, false)).Mul(logp, false))    // w_t·A_t·log π_θ
+	loss = tp.T(weighted.Neg(false))                              // −(·)
 	clipped = outside(tp, r, 0, 1+epsHigh)
 	return loss, clipped
 }

@@ -11,7 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"tsd/proto/tsd/v1"
+	tsdv1 "tsd/proto/tsd/v1"
 	"tsd/rolloutlog"
 )
 

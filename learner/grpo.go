@@ -1,6 +1,10 @@
 package learner
 
-import "github.com/sugarme/gotch/ts"
+import (
+	"tsd/tape"
+
+	"github.com/sugarme/gotch/ts"
+)
 
 // grpo is Group Relative Policy Optimization (DeepSeekMath, arXiv 2402.03300, eq. 3): PPO-clip with
 // no value head, the baseline coming from the other samples of the same prompt instead. For G
@@ -11,6 +15,6 @@ import "github.com/sugarme/gotch/ts"
 //
 // and the KL penalty to the reference model is the same k3 term the trainer adds for every
 // algorithm. The AlgoCISPO baseline uses the same group advantages with the cispo loss.
-func grpo(tp *tape, logp, logpOld, groupAdv *ts.Tensor, eps float64) (loss, clipped *ts.Tensor) {
+func grpo(tp *tape.Tape, logp, logpOld, groupAdv *ts.Tensor, eps float64) (loss, clipped *ts.Tensor) {
 	return ppoClip(tp, logp, logpOld, groupAdv, eps)
 }

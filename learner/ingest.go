@@ -7,7 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"tsd/proto/tsd/v1"
+	tsdv1 "tsd/proto/tsd/v1"
 	"tsd/rolloutlog"
 )
 

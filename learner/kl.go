@@ -1,6 +1,10 @@
 package learner
 
-import "github.com/sugarme/gotch/ts"
+import (
+	"tsd/tape"
+
+	"github.com/sugarme/gotch/ts"
+)
 
 // klK3 estimates KL(π_θ ‖ π_ref) per generated token with Schulman's k3 estimator
 // (http://joschu.net/blog/kl-approx.html), as GRPO does:
@@ -12,8 +16,8 @@ import "github.com/sugarme/gotch/ts"
 // it; under samples from π_θ its mean is the true KL, with lower variance than −log ρ. π_ref is the
 // frozen initial model, so the term keeps the distilled policy near where it started. logp carries
 // the gradient; logpRef is detached. Both are (B, T).
-func klK3(tp *tape, logp, logpRef *ts.Tensor) *ts.Tensor {
+func klK3(tp *tape.Tape, logp, logpRef *ts.Tensor) *ts.Tensor {
 	logRho := logRatio(tp, logpRef, logp)                                    // log ρ_t
-	rho := tp.t(logRho.Exp(false))                                           // ρ_t
-	return tp.t(tp.t(rho.SubScalar(tp.scalar(1), false)).Sub(logRho, false)) // (ρ_t − 1) − log ρ_t
+	rho := tp.T(logRho.Exp(false))                                           // ρ_t
+	return tp.T(tp.T(rho.SubScalar(tp.Scalar(1), false)).Sub(logRho, false)) // (ρ_t − 1) − log ρ_t
 }

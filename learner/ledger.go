@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"os"
 
-	"tsd/proto/tsd/v1"
+	tsdv1 "tsd/proto/tsd/v1"
 )
 
 // ledger records which rollouts each optimizer step trained on, one JSON line per rollout, in

@@ -4,6 +4,7 @@ import (
 	"github.com/sugarme/gotch/ts"
 
 	"tsd/model"
+	"tsd/tape"
 )
 
 // The batch loss, token-level: every term ℓ is per generated token, averaged over each sequence's
@@ -26,13 +27,13 @@ type batchInputs struct {
 
 // inputs lays out the micro-batch's per-token data on the host and copies it to the device. For
 // single-trajectory algorithms it reads the value head's outputs (detached) to compute GAE.
-func (t *Trainer) inputs(tp *tape, mb []sample, n int, sc *model.Scores, acc *tally) batchInputs {
+func (t *Trainer) inputs(tp *tape.Tape, mb []sample, n int, sc *model.Scores, acc *tally) batchInputs {
 	shape, err := sc.LogProbs.Size()
-	check(err)
+	tape.Check(err)
 	B, T1 := int(shape[0]), int(shape[1])
 	var values []float64
 	if !t.cfg.group() {
-		values = float64s(sc.Values) // (B·(T−1))
+		values = tape.Float64s(sc.Values) // (B·(T−1))
 	}
 	mask, weight := make([]float64, B*T1), make([]float64, B*T1)
 	old, adv, ret := make([]float64, B*T1), make([]float64, B*T1), make([]float64, B*T1)
@@ -50,7 +51,7 @@ func (t *Trainer) inputs(tp *tape, mb []sample, n int, sc *model.Scores, acc *ta
 		}
 	}
 	dt, dev := sc.LogProbs.DType(), t.policy.Device()
-	tensor := func(x []float64) *ts.Tensor { return fromFloat64s(tp, x, shape, dt, dev) }
+	tensor := func(x []float64) *ts.Tensor { return tape.FromFloat64s(tp, x, shape, dt, dev) }
 	return batchInputs{mask: tensor(mask), weight: tensor(weight), old: tensor(old), adv: tensor(adv), ret: tensor(ret)}
 }
 
@@ -70,8 +71,8 @@ func (t *Trainer) advantages(s sample, values []float64, first int) (adv, ret []
 
 // loss builds the micro-batch's share of the batch loss (a scalar to call Backward on) and adds
 // each term's share to acc.
-func (t *Trainer) loss(tp *tape, in batchInputs, sc *model.Scores, refLP *ts.Tensor, acc *tally) *ts.Tensor {
-	logp := tp.t(sc.LogProbs.Mul(in.mask, false)) // padding → 0, so no exp sees a stray value
+func (t *Trainer) loss(tp *tape.Tape, in batchInputs, sc *model.Scores, refLP *ts.Tensor, acc *tally) *ts.Tensor {
+	logp := tp.T(sc.LogProbs.Mul(in.mask, false)) // padding → 0, so no exp sees a stray value
 	var pol, clipped *ts.Tensor
 	switch {
 	case t.cfg.Algo == AlgoGRPO:
@@ -83,16 +84,16 @@ func (t *Trainer) loss(tp *tape, in batchInputs, sc *model.Scores, refLP *ts.Ten
 	}
 	total := pol
 	add := func(term *ts.Tensor, coef float64) {
-		total = tp.t(total.Add(tp.t(term.MulScalar(tp.scalar(coef), false)), false))
+		total = tp.T(total.Add(tp.T(term.MulScalar(tp.Scalar(coef), false)), false))
 	}
 	parts := []part{{&acc.policy, pol}, {&acc.clip, clipped}}
 	if t.cfg.trainsValue() {
-		v := valueLoss(tp, tp.t(sc.Values.Mul(in.mask, false)), in.ret)
+		v := valueLoss(tp, tp.T(sc.Values.Mul(in.mask, false)), in.ret)
 		add(v, t.cfg.ValueCoef)
 		parts = append(parts, part{&acc.value, v})
 	}
 	if refLP != nil {
-		kl := klK3(tp, logp, tp.t(refLP.Mul(in.mask, false)))
+		kl := klK3(tp, logp, tp.T(refLP.Mul(in.mask, false)))
 		add(kl, t.cfg.KLCoef)
 		parts = append(parts, part{&acc.kl, kl})
 	}
@@ -101,7 +102,7 @@ func (t *Trainer) loss(tp *tape, in batchInputs, sc *model.Scores, refLP *ts.Ten
 		parts = append(parts, part{&acc.entropy, sc.Entropy})
 	}
 	loss := weighted(tp, total, in.weight)
-	noGrad(func() {
+	tape.NoGrad(func() {
 		staleness := klK3(tp, in.old, logp) // k3 of π_θ/π_b: how stale the data is
 		parts = append(parts, part{&acc.approxKL, staleness}, part{&acc.total, total})
 		acc.add(tp, parts, in.weight)
@@ -110,6 +111,6 @@ func (t *Trainer) loss(tp *tape, in batchInputs, sc *model.Scores, refLP *ts.Ten
 }
 
 // weighted is Σ x⊙w, a scalar.
-func weighted(tp *tape, x, w *ts.Tensor) *ts.Tensor {
-	return tp.t(tp.t(x.Mul(w, false)).Sum(x.DType(), false))
+func weighted(tp *tape.Tape, x, w *ts.Tensor) *ts.Tensor {
+	return tp.T(tp.T(x.Mul(w, false)).Sum(x.DType(), false))
 }

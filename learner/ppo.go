@@ -1,6 +1,10 @@
 package learner
 
-import "github.com/sugarme/gotch/ts"
+import (
+	"tsd/tape"
+
+	"github.com/sugarme/gotch/ts"
+)
 
 // ppoClip is the clipped surrogate of PPO (Schulman et al., arXiv 1707.06347, eq. 7), as a loss per
 // generated token:
@@ -15,20 +19,20 @@ import "github.com/sugarme/gotch/ts"
 //
 // All inputs are (B, T); logp carries the gradient. It returns the loss (B, T) and, as 0/1, whether
 // each token's ratio lies outside the trust region (the clip fraction's numerator).
-func ppoClip(tp *tape, logp, logpOld, adv *ts.Tensor, eps float64) (loss, clipped *ts.Tensor) {
+func ppoClip(tp *tape.Tape, logp, logpOld, adv *ts.Tensor, eps float64) (loss, clipped *ts.Tensor) {
 	r := ratio(tp, logp, logpOld)                                         // r_t
-	unclipped := tp.t(r.Mul(adv, false))                                  // r_t·A_t
-	rc := tp.t(r.Clamp(tp.scalar(1-eps), tp.scalar(1+eps), false))        // clip(r_t, 1−ε, 1+ε)
-	surrogate := tp.t(unclipped.Minimum(tp.t(rc.Mul(adv, false)), false)) // min(·, ·)
-	loss = tp.t(surrogate.Neg(false))                                     // −min
+	unclipped := tp.T(r.Mul(adv, false))                                  // r_t·A_t
+	rc := tp.T(r.Clamp(tp.Scalar(1-eps), tp.Scalar(1+eps), false))        // clip(r_t, 1−ε, 1+ε)
+	surrogate := tp.T(unclipped.Minimum(tp.T(rc.Mul(adv, false)), false)) // min(·, ·)
+	loss = tp.T(surrogate.Neg(false))                                     // −min
 	clipped = outside(tp, r, 1-eps, 1+eps)
 	return loss, clipped
 }
 
 // outside is 1 where x < lo or x > hi and 0 elsewhere, detached, in x's dtype.
-func outside(tp *tape, x *ts.Tensor, lo, hi float64) *ts.Tensor {
-	below := tp.t(x.Lt(tp.scalar(lo), false))
-	above := tp.t(x.Gt(tp.scalar(hi), false))
-	either := tp.t(below.LogicalOr(above, false))
-	return tp.t(either.Totype(x.DType(), false))
+func outside(tp *tape.Tape, x *ts.Tensor, lo, hi float64) *ts.Tensor {
+	below := tp.T(x.Lt(tp.Scalar(lo), false))
+	above := tp.T(x.Gt(tp.Scalar(hi), false))
+	either := tp.T(below.LogicalOr(above, false))
+	return tp.T(either.Totype(x.DType(), false))
 }

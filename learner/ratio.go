@@ -1,6 +1,10 @@
 package learner
 
-import "github.com/sugarme/gotch/ts"
+import (
+	"tsd/tape"
+
+	"github.com/sugarme/gotch/ts"
+)
 
 // maxLogRatio bounds log-ratios of probabilities before they are exponentiated. A token one policy
 // finds nearly impossible (log-prob −100) would otherwise make exp overflow to inf, and inf·0 in the
@@ -8,12 +12,12 @@ import "github.com/sugarme/gotch/ts"
 const maxLogRatio = 20
 
 // logRatio is clamp(logA − logB, ±maxLogRatio) elementwise: log(π_A/π_B) at the sampled tokens.
-func logRatio(tp *tape, logA, logB *ts.Tensor) *ts.Tensor {
-	d := tp.t(logA.Sub(logB, false))
-	return tp.t(d.Clamp(tp.scalar(-maxLogRatio), tp.scalar(maxLogRatio), false))
+func logRatio(tp *tape.Tape, logA, logB *ts.Tensor) *ts.Tensor {
+	d := tp.T(logA.Sub(logB, false))
+	return tp.T(d.Clamp(tp.Scalar(-maxLogRatio), tp.Scalar(maxLogRatio), false))
 }
 
 // ratio is exp(logRatio(logA, logB)): π_A/π_B at the sampled tokens.
-func ratio(tp *tape, logA, logB *ts.Tensor) *ts.Tensor {
-	return tp.t(logRatio(tp, logA, logB).Exp(false))
+func ratio(tp *tape.Tape, logA, logB *ts.Tensor) *ts.Tensor {
+	return tp.T(logRatio(tp, logA, logB).Exp(false))
 }

@@ -15,7 +15,7 @@ import (
 	"tsd/coordinator"
 	"tsd/model"
 	"tsd/optim"
-	"tsd/proto/tsd/v1"
+	tsdv1 "tsd/proto/tsd/v1"
 	"tsd/rolloutlog"
 	"tsd/weights"
 )

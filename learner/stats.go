@@ -1,6 +1,8 @@
 package learner
 
 import (
+	"tsd/tape"
+
 	"github.com/sugarme/gotch/ts"
 )
 
@@ -82,12 +84,12 @@ type part struct {
 }
 
 // add adds Σ x⊙w of each part to its field, reading all of them back in one host copy.
-func (a *tally) add(tp *tape, parts []part, w *ts.Tensor) {
+func (a *tally) add(tp *tape.Tape, parts []part, w *ts.Tensor) {
 	sums := make([]*ts.Tensor, len(parts))
 	for i, p := range parts {
 		sums[i] = weighted(tp, p.x, w)
 	}
-	vals := float64s(tp.t(ts.Stack(sums, 0)))
+	vals := tape.Float64s(tp.T(ts.Stack(sums, 0)))
 	for i, p := range parts {
 		*p.dst += vals[i]
 	}

@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"tsd/proto/tsd/v1"
+	tsdv1 "tsd/proto/tsd/v1"
 )
 
 // statusWindow is how many recent samples the reward and length statistics cover, and rateWindow

@@ -10,6 +10,7 @@ import (
 	"tsd/model"
 	"tsd/optim"
 	tsdv1 "tsd/proto/tsd/v1"
+	"tsd/tape"
 )
 
 // Trainer turns batches of rollouts into optimizer steps on a policy (see the package doc for the
@@ -165,11 +166,11 @@ func (t *Trainer) micro(mb []sample, n int, acc *tally) (err error) {
 		return err
 	}
 	defer sc.Close()
-	defer catch(&err)
-	var tp tape
-	defer tp.free()
+	defer tape.Catch(&err, ErrTorch)
+	var tp tape.Tape
+	defer tp.Free()
 	in := t.inputs(&tp, mb, n, sc, acc)
 	loss := t.loss(&tp, in, sc, refLP, acc)
-	check(loss.Backward())
+	tape.Check(loss.Backward())
 	return nil
 }

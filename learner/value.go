@@ -1,6 +1,10 @@
 package learner
 
-import "github.com/sugarme/gotch/ts"
+import (
+	"tsd/tape"
+
+	"github.com/sugarme/gotch/ts"
+)
 
 // valueLoss is the value head's regression to the return at every generated token:
 //
@@ -10,7 +14,7 @@ import "github.com/sugarme/gotch/ts"
 // head learns to predict, at each reasoning state, the reward the search's trajectory finally got,
 // which is what MCTS uses as its leaf value. values and returns are (B, T); values carries the
 // gradient.
-func valueLoss(tp *tape, values, returns *ts.Tensor) *ts.Tensor {
-	diff := tp.t(values.Sub(returns, false)) // V_θ(s_t) − G_t
-	return tp.t(diff.Square(false))
+func valueLoss(tp *tape.Tape, values, returns *ts.Tensor) *ts.Tensor {
+	diff := tp.T(values.Sub(returns, false)) // V_θ(s_t) − G_t
+	return tp.T(diff.Square(false))
 }

@@ -5,8 +5,9 @@ import (
 	"runtime"
 	"testing"
 
-	"github.com/sugarme/gotch"
 	"tsd/torch"
+
+	"github.com/sugarme/gotch"
 )
 
 // Benchmarks of the model on this machine's CPU. tokens/s is reported as a metric; run with

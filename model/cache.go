@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"tsd/tape"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
@@ -93,15 +94,15 @@ func (m *Qwen2) Extend(c *Cache, toks [][]int32) (err error) {
 	if S == 0 {
 		return nil
 	}
-	defer catch(&err)
+	defer tape.Catch(&err, ErrTorch)
 	defer func() {
 		if err != nil {
 			c.broken = true
 		}
 	}()
-	var tp tape
-	defer tp.free()
-	noGrad(func() { m.extend(&tp, c, toks, S) })
+	var tp tape.Tape
+	defer tp.Free()
+	tape.NoGrad(func() { m.extend(&tp, c, toks, S) })
 	return nil
 }
 
@@ -127,16 +128,16 @@ func (m *Qwen2) checkCache(c *Cache, toks [][]int32) error {
 }
 
 // extend runs the new tokens through the model and records each row's last logits and hidden state.
-func (m *Qwen2) extend(tp *tape, c *Cache, toks [][]int32, S int) {
+func (m *Qwen2) extend(tp *tape.Tape, c *Cache, toks [][]int32, S int) {
 	h := m.forwardNew(tp, c, toks, S)                                     // (B, S, H)
-	lastH := tp.t(tp.t(h.Select(1, int64(S-1), false)).Contiguous(false)) // (B, H)
+	lastH := tp.T(tp.T(h.Select(1, int64(S-1), false)).Contiguous(false)) // (B, H)
 	c.setLast(tp, toks, lastH, m.logits(tp, lastH))                       // logits (B, V)
 }
 
 // forwardNew right-aligns the new tokens in S columns (shorter rows get padding first, so every
 // row's last real token is in the last column unless it got none), appends them to c, and returns
 // their final hidden states (B, S, H).
-func (m *Qwen2) forwardNew(tp *tape, c *Cache, toks [][]int32, S int) *ts.Tensor {
+func (m *Qwen2) forwardNew(tp *tape.Tape, c *Cache, toks [][]int32, S int) *ts.Tensor {
 	B := c.Rows()
 	ids := make([]int64, B*S)
 	pos := make([]int64, B*S)
@@ -155,13 +156,13 @@ func (m *Qwen2) forwardNew(tp *tape, c *Cache, toks [][]int32, S int) *ts.Tensor
 	for _, p := range pos {
 		maxPos = max(maxPos, p)
 	}
-	idT := fromInt64(tp, ids, []int64{int64(B), int64(S)}, m.dev)
-	posT := fromInt64(tp, pos, []int64{int64(B), int64(S)}, m.dev)
+	idT := tape.FromInt64s(tp, ids, []int64{int64(B), int64(S)}, m.dev)
+	posT := tape.FromInt64s(tp, pos, []int64{int64(B), int64(S)}, m.dev)
 	return m.forward(tp, idT, posT, maxPos, attnBias(tp, c.valid, S, m.dev), c)
 }
 
 // setLast records each row's last logits and hidden state; rows that got no tokens keep theirs.
-func (c *Cache) setLast(tp *tape, toks [][]int32, h, logits *ts.Tensor) {
+func (c *Cache) setLast(tp *tape.Tape, toks [][]int32, h, logits *ts.Tensor) {
 	keep := make([]bool, len(toks))
 	anyKept := false
 	for r, t := range toks {
@@ -169,33 +170,33 @@ func (c *Cache) setLast(tp *tape, toks [][]int32, h, logits *ts.Tensor) {
 		anyKept = anyKept || keep[r]
 	}
 	if anyKept && c.last != nil {
-		mask := fromBool(tp, keep, c.m.dev)                                            // (B)
-		h = tp.t(c.hidden.WhereSelf(tp.t(mask.Unsqueeze(1, false)), h, false))         // (B, H)
-		logits = tp.t(c.last.WhereSelf(tp.t(mask.Unsqueeze(1, false)), logits, false)) // (B, V)
+		mask := tape.FromBools(tp, keep, c.m.dev)                                      // (B)
+		h = tp.T(c.hidden.WhereSelf(tp.T(mask.Unsqueeze(1, false)), h, false))         // (B, H)
+		logits = tp.T(c.last.WhereSelf(tp.T(mask.Unsqueeze(1, false)), logits, false)) // (B, V)
 	}
 	dropNil(&c.last)
 	dropNil(&c.hidden)
-	c.hidden, c.last = tp.detach(h), tp.detach(logits)
+	c.hidden, c.last = tp.Detach(h), tp.Detach(logits)
 }
 
 // append adds one layer's new keys and values (B, nkv, S, hd) and returns all of them (B, nkv, T, hd).
-func (c *Cache) append(tp *tape, layer int, k, v *ts.Tensor) (*ts.Tensor, *ts.Tensor) {
+func (c *Cache) append(tp *tape.Tape, layer int, k, v *ts.Tensor) (*ts.Tensor, *ts.Tensor) {
 	if c.k[layer] == nil {
-		c.k[layer], c.v[layer] = tp.detach(tp.t(k.Contiguous(false))), tp.detach(tp.t(v.Contiguous(false)))
+		c.k[layer], c.v[layer] = tp.Detach(tp.T(k.Contiguous(false))), tp.Detach(tp.T(v.Contiguous(false)))
 		return c.k[layer], c.v[layer]
 	}
-	nk := tp.t(ts.Cat([]*ts.Tensor{c.k[layer], k}, 2))
-	nv := tp.t(ts.Cat([]*ts.Tensor{c.v[layer], v}, 2))
+	nk := tp.T(ts.Cat([]*ts.Tensor{c.k[layer], k}, 2))
+	nv := tp.T(ts.Cat([]*ts.Tensor{c.v[layer], v}, 2))
 	c.k[layer].MustDrop()
 	c.v[layer].MustDrop()
-	c.k[layer], c.v[layer] = tp.detach(nk), tp.detach(nv)
+	c.k[layer], c.v[layer] = tp.Detach(nk), tp.Detach(nv)
 	return nk, nv
 }
 
 // attnBias builds the additive attention mask (B, 1, 1, S, T) for S new columns at the end of T:
 // 0 where the key column holds a real token at or before the query column, −1e30 elsewhere. It is
 // nil when nothing needs masking (one new column, no padding): the common decoding step.
-func attnBias(tp *tape, valid [][]bool, S int, dev gotch.Device) *ts.Tensor {
+func attnBias(tp *tape.Tape, valid [][]bool, S int, dev gotch.Device) *ts.Tensor {
 	B, T := len(valid), len(valid[0])
 	if S == 1 && allTrue(valid) {
 		return nil
@@ -208,7 +209,7 @@ func attnBias(tp *tape, valid [][]bool, S int, dev gotch.Device) *ts.Tensor {
 			}
 		}
 	}
-	allowed := fromFloat32(tp, keys, []int64{int64(B), 1, 1, 1, int64(T)}, dev)
+	allowed := tape.FromFloat32s(tp, keys, []int64{int64(B), 1, 1, 1, int64(T)}, dev)
 	if S > 1 {
 		causal := make([]float32, S*T)
 		for s := 0; s < S; s++ {
@@ -216,12 +217,12 @@ func attnBias(tp *tape, valid [][]bool, S int, dev gotch.Device) *ts.Tensor {
 				causal[s*T+t] = 1
 			}
 		}
-		allowed = tp.t(allowed.Mul(fromFloat32(tp, causal, []int64{1, 1, 1, int64(S), int64(T)}, dev), false))
+		allowed = tp.T(allowed.Mul(tape.FromFloat32s(tp, causal, []int64{1, 1, 1, int64(S), int64(T)}, dev), false))
 	}
 	one, big := ts.FloatScalar(1), ts.FloatScalar(1e30)
 	defer one.MustDrop()
 	defer big.MustDrop()
-	return tp.t(tp.t(allowed.SubScalar(one, false)).MulScalar(big, false)) // 0 or −1e30
+	return tp.T(tp.T(allowed.SubScalar(one, false)).MulScalar(big, false)) // 0 or −1e30
 }
 
 func allTrue(rows [][]bool) bool {
@@ -246,9 +247,9 @@ func (c *Cache) Select(rows []int) (out *Cache, err error) {
 	if c.broken {
 		return nil, fmt.Errorf("%w: cache is unusable after a failed forward pass", ErrInput)
 	}
-	defer catch(&err)
-	var tp tape
-	defer tp.free()
+	defer tape.Catch(&err, ErrTorch)
+	var tp tape.Tape
+	defer tp.Free()
 	idx := make([]int64, len(rows))
 	out = c.m.NewCache(len(rows))
 	for i, r := range rows {
@@ -256,12 +257,12 @@ func (c *Cache) Select(rows []int) (out *Cache, err error) {
 		out.valid[i] = append([]bool(nil), c.valid[r]...)
 		out.next[i] = c.next[r]
 	}
-	idxT := fromInt64(&tp, idx, []int64{int64(len(idx))}, c.m.dev)
+	idxT := tape.FromInt64s(&tp, idx, []int64{int64(len(idx))}, c.m.dev)
 	pick := func(x *ts.Tensor) *ts.Tensor {
 		if x == nil {
 			return nil
 		}
-		return tp.detach(tp.t(x.IndexSelect(0, idxT, false)))
+		return tp.Detach(tp.T(x.IndexSelect(0, idxT, false)))
 	}
 	for l := range c.k {
 		out.k[l], out.v[l] = pick(c.k[l]), pick(c.v[l])
@@ -283,9 +284,9 @@ func Concat(caches []*Cache) (out *Cache, err error) {
 		}
 		T, B = max(T, c.Len()), B+c.Rows()
 	}
-	defer catch(&err)
-	var tp tape
-	defer tp.free()
+	defer tape.Catch(&err, ErrTorch)
+	var tp tape.Tape
+	defer tp.Free()
 	out = m.NewCache(B)
 	row := 0
 	for _, c := range caches {
@@ -301,10 +302,10 @@ func Concat(caches []*Cache) (out *Cache, err error) {
 		for i, c := range caches {
 			parts[i] = get(c)
 			if pad := int64(T - c.Len()); padDim && pad > 0 {
-				parts[i] = tp.t(parts[i].ConstantPadNd([]int64{0, 0, pad, 0}, false)) // zeros before, on T
+				parts[i] = tp.T(parts[i].ConstantPadNd([]int64{0, 0, pad, 0}, false)) // zeros before, on T
 			}
 		}
-		return tp.detach(tp.t(ts.Cat(parts, 0)))
+		return tp.Detach(tp.T(ts.Cat(parts, 0)))
 	}
 	for l := range out.k {
 		out.k[l] = cat(func(c *Cache) *ts.Tensor { return c.k[l] }, true)
@@ -321,15 +322,15 @@ func (c *Cache) Trim(n int) (err error) {
 	if n < 0 || n > c.Len() {
 		return fmt.Errorf("%w: trim to %d columns of %d", ErrInput, n, c.Len())
 	}
-	defer catch(&err)
-	var tp tape
-	defer tp.free()
+	defer tape.Catch(&err, ErrTorch)
+	var tp tape.Tape
+	defer tp.Free()
 	for l := range c.k {
 		if c.k[l] == nil {
 			continue
 		}
-		nk := tp.detach(tp.t(tp.t(c.k[l].Narrow(2, 0, int64(n), false)).Contiguous(false)))
-		nv := tp.detach(tp.t(tp.t(c.v[l].Narrow(2, 0, int64(n), false)).Contiguous(false)))
+		nk := tp.Detach(tp.T(tp.T(c.k[l].Narrow(2, 0, int64(n), false)).Contiguous(false)))
+		nv := tp.Detach(tp.T(tp.T(c.v[l].Narrow(2, 0, int64(n), false)).Contiguous(false)))
 		c.k[l].MustDrop()
 		c.v[l].MustDrop()
 		c.k[l], c.v[l] = nk, nv
@@ -346,29 +347,4 @@ func (c *Cache) Trim(n int) (err error) {
 	dropNil(&c.last)
 	dropNil(&c.hidden)
 	return nil
-}
-
-func fromBool(tp *tape, xs []bool, dev gotch.Device) *ts.Tensor {
-	b := make([]int64, len(xs))
-	for i, x := range xs {
-		if x {
-			b[i] = 1
-		}
-	}
-	t := fromInt64(tp, b, []int64{int64(len(b))}, dev)
-	return tp.t(t.Totype(gotch.Bool, false))
-}
-
-// noGrad runs fn with autograd off and restores the previous mode (ts.NoGrad would re-enable it).
-func noGrad(fn func()) {
-	prev, err := ts.GradSetEnabled(false)
-	if err != nil {
-		panic(torchError{err})
-	}
-	defer func() {
-		if _, err := ts.GradSetEnabled(prev); err != nil {
-			panic(torchError{err})
-		}
-	}()
-	fn()
 }

@@ -4,13 +4,14 @@ import (
 	"math"
 	"runtime"
 	"testing"
+	"tsd/tape"
 
 	"github.com/sugarme/gotch"
 )
 
 func lastLogits(t *testing.T, c *Cache) [][]float32 {
 	t.Helper()
-	flat := float32s(c.last)
+	flat := tape.Float32s(c.last)
 	V := c.m.cfg.VocabSize
 	out := make([][]float32, c.Rows())
 	for r := range out {

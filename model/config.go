@@ -3,6 +3,7 @@ package model
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -158,7 +159,10 @@ func WriteConfig(dir string, c Config) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, "config.json"), b)
+	return writeAtomic(filepath.Join(dir, "config.json"), func(w io.Writer) error {
+		_, err := w.Write(b)
+		return err
+	})
 }
 
 // Preset returns a named config: "tiny" (a few hundred thousand parameters, for tests and the CPU
@@ -196,28 +200,4 @@ func containsStr(xs []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// writeFileAtomic writes via a temporary file and rename, so readers never see half a file.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil { // CreateTemp makes 0600; checkpoints are shared
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

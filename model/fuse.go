@@ -1,6 +1,8 @@
 package model
 
 import (
+	"tsd/tape"
+
 	"github.com/sugarme/gotch/ts"
 )
 
@@ -16,18 +18,18 @@ import (
 
 // fuse builds the fused weights of every layer.
 func (m *Qwen2) fuse() (err error) {
-	defer catch(&err)
-	var tp tape
-	defer tp.free()
-	noGrad(func() {
+	defer tape.Catch(&err, ErrTorch)
+	var tp tape.Tape
+	defer tp.Free()
+	tape.NoGrad(func() {
 		for i := range m.layers {
 			b := &m.layers[i]
-			q := tp.t(b.q.MulScalar(m.consts.attnScale, false))
-			qb := tp.t(b.qb.MulScalar(m.consts.attnScale, false))
-			w := tp.t(ts.Cat([]*ts.Tensor{q, b.k, b.v}, 0))
-			an := tp.t(b.attnNorm.Unsqueeze(0, false)) // (1, H): scales columns
-			b.qkv = tp.detach(tp.t(w.Mul(an, false)))
-			b.qkvb = tp.detach(tp.t(ts.Cat([]*ts.Tensor{qb, b.kb, b.vb}, 0)))
+			q := tp.T(b.q.MulScalar(m.consts.attnScale, false))
+			qb := tp.T(b.qb.MulScalar(m.consts.attnScale, false))
+			w := tp.T(ts.Cat([]*ts.Tensor{q, b.k, b.v}, 0))
+			an := tp.T(b.attnNorm.Unsqueeze(0, false)) // (1, H): scales columns
+			b.qkv = tp.Detach(tp.T(w.Mul(an, false)))
+			b.qkvb = tp.Detach(tp.T(ts.Cat([]*ts.Tensor{qb, b.kb, b.vb}, 0)))
 		}
 	})
 	return nil

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"tsd/tape"
 	"unsafe"
 
 	"github.com/sugarme/gotch"
@@ -21,19 +22,11 @@ func scoreLoss(t *testing.T, m *Qwen2, seqs [][]int32, grad bool) (float64, *Sco
 	}
 	loss := 0.0
 	for _, x := range []*ts.Tensor{s.LogProbs, s.Values, s.Entropy} {
-		for _, v := range float64s(x) {
+		for _, v := range tape.Float64s(x) {
 			loss += v
 		}
 	}
 	return loss, s
-}
-
-func float64s(x *ts.Tensor) []float64 {
-	c := x.MustTotype(gotch.Double, false)
-	defer c.MustDrop()
-	out := make([]float64, c.Numel())
-	c.MustCopyData(out, uint(len(out)))
-	return out
 }
 
 // TestGradientFiniteDifference: d(Σ log-probs + Σ values + Σ entropies)/dw from autograd matches a
@@ -86,7 +79,7 @@ func TestGradientFiniteDifference(t *testing.T) {
 	for _, pr := range probes {
 		w := params[pr.name]
 		g := w.MustGrad(false)
-		analytic := float64s(g)[pr.idx]
+		analytic := tape.Float64s(g)[pr.idx]
 		g.MustDrop()
 		data := unsafe.Slice((*float64)(w.MustDataPtr()), w.Numel())
 		orig := data[pr.idx]

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"tsd/tape"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
@@ -121,17 +122,17 @@ func (m *Qwen2) loadParam(p param, f *stFile) (err error) {
 	if err != nil {
 		return err
 	}
-	defer catch(&err)
-	var tp tape
-	defer tp.free()
-	tp.held = append(tp.held, x)
+	defer tape.Catch(&err, ErrTorch)
+	var tp tape.Tape
+	defer tp.Free()
+	tp.T(x, nil)
 	if x.DType() != m.dtype {
-		x = tp.t(x.Totype(m.dtype, false))
+		x = tp.T(x.Totype(m.dtype, false))
 	}
 	if m.dev != gotch.CPU {
-		x = tp.t(x.To(m.dev, false))
+		x = tp.T(x.To(m.dev, false))
 	}
-	*p.ptr = tp.detach(x)
+	*p.ptr = tp.Detach(x)
 	return nil
 }
 
@@ -239,33 +240,33 @@ func Init(cfg Config, seed int64, opts Options) (m *Qwen2, err error) {
 }
 
 func (m *Qwen2) initParam(p param) (err error) {
-	defer catch(&err)
-	var tp tape
-	defer tp.free()
+	defer tape.Catch(&err, ErrTorch)
+	var tp tape.Tape
+	defer tp.Free()
 	var x *ts.Tensor
 	switch p.kind {
 	case kindMatrix:
-		x = tp.t(ts.Randn(p.shape, gotch.Float, gotch.CPU))
-		x = tp.t(x.MulScalar(tp.scalar(0.02), false))
+		x = tp.T(ts.Randn(p.shape, gotch.Float, gotch.CPU))
+		x = tp.T(x.MulScalar(tp.Scalar(0.02), false))
 	case kindBias:
-		x = tp.t(ts.Zeros(p.shape, gotch.Float, gotch.CPU))
+		x = tp.T(ts.Zeros(p.shape, gotch.Float, gotch.CPU))
 	case kindNorm:
-		x = tp.t(ts.Ones(p.shape, gotch.Float, gotch.CPU))
+		x = tp.T(ts.Ones(p.shape, gotch.Float, gotch.CPU))
 	}
 	if m.dtype != gotch.Float {
-		x = tp.t(x.Totype(m.dtype, false))
+		x = tp.T(x.Totype(m.dtype, false))
 	}
 	if m.dev != gotch.CPU {
-		x = tp.t(x.To(m.dev, false))
+		x = tp.T(x.To(m.dev, false))
 	}
-	*p.ptr = tp.detach(x)
+	*p.ptr = tp.Detach(x)
 	return nil
 }
 
 // finish prepares the rotary tables' rotation and sets gradients on or off for every weight.
 func (m *Qwen2) finish(opts Options) (err error) {
 	func() {
-		defer catch(&err)
+		defer tape.Catch(&err, ErrTorch)
 		m.rope.rotation(m.dev, m.dtype)
 	}()
 	if err != nil {
@@ -279,11 +280,11 @@ func (m *Qwen2) finish(opts Options) (err error) {
 func (m *Qwen2) SetTrainable(on bool) (err error) {
 	m.unfuse()
 	func() {
-		defer catch(&err)
+		defer tape.Catch(&err, ErrTorch)
 		for _, p := range m.params {
 			x, err := (*p.ptr).SetRequiresGrad(on, false)
 			if err != nil {
-				panic(torchError{err})
+				tape.Check(err)
 			}
 			(*p.ptr).MustDrop()
 			*p.ptr = x

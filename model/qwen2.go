@@ -15,6 +15,7 @@ package model
 import (
 	"fmt"
 	"math"
+	"tsd/tape"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
@@ -147,33 +148,33 @@ func (m *Qwen2) Close() {
 // bias (B, 1, 1, S, T) the additive attention mask over all T = cached + S columns (nil: every
 // column may be attended to). When cache is not nil, each layer's keys and values are appended to
 // it. It returns the final normed hidden states (B, S, H).
-func (m *Qwen2) forward(tp *tape, ids, pos *ts.Tensor, maxPos int64, bias *ts.Tensor, cache *Cache) *ts.Tensor {
-	x := tp.t(ts.Embedding(m.embed, ids, -1, false, false)) // (B, S, H)
+func (m *Qwen2) forward(tp *tape.Tape, ids, pos *ts.Tensor, maxPos int64, bias *ts.Tensor, cache *Cache) *ts.Tensor {
+	x := tp.T(ts.Embedding(m.embed, ids, -1, false, false)) // (B, S, H)
 	cos, sin := m.rope.at(tp, pos, maxPos, m.dev, m.dtype)  // (B, 1, S, hd) each
 	for i := range m.layers {
 		b := &m.layers[i]
-		h := tp.t(x.Add(m.attention(tp, b, x, cos, sin, bias, cache, i), false))
-		x = tp.t(h.Add(m.mlp(tp, b, h), false))
+		h := tp.T(x.Add(m.attention(tp, b, x, cos, sin, bias, cache, i), false))
+		x = tp.T(h.Add(m.mlp(tp, b, h), false))
 	}
 	return m.rmsNorm(tp, x, m.norm)
 }
 
 // rmsNorm is w ⊙ x / sqrt(mean(x²) + ε), with the statistics in f32 as Hugging Face computes them;
 // w nil skips the scaling (folded into the next projection).
-func (m *Qwen2) rmsNorm(tp *tape, x, w *ts.Tensor) *ts.Tensor {
+func (m *Qwen2) rmsNorm(tp *tape.Tape, x, w *ts.Tensor) *ts.Tensor {
 	xf := m.toFloat(tp, x)
-	ms := tp.t(tp.t(xf.Square(false)).MeanDim([]int64{-1}, true, m.acc(), false)) // (…, 1)
-	inv := tp.t(tp.t(ms.AddScalar(m.consts.eps, false)).Rsqrt(false))
-	y := m.toDType(tp, tp.t(xf.Mul(inv, false)))
+	ms := tp.T(tp.T(xf.Square(false)).MeanDim([]int64{-1}, true, m.acc(), false)) // (…, 1)
+	inv := tp.T(tp.T(ms.AddScalar(m.consts.eps, false)).Rsqrt(false))
+	y := m.toDType(tp, tp.T(xf.Mul(inv, false)))
 	if w == nil {
 		return y
 	}
-	return tp.t(y.Mul(w, false))
+	return tp.T(y.Mul(w, false))
 }
 
 // attention is grouped-query causal self-attention over the new columns of x (B, S, H), the
 // residual stream before its norm.
-func (m *Qwen2) attention(tp *tape, b *block, x, cos, sin, bias *ts.Tensor, cache *Cache, layer int) *ts.Tensor {
+func (m *Qwen2) attention(tp *tape.Tape, b *block, x, cos, sin, bias *ts.Tensor, cache *Cache, layer int) *ts.Tensor {
 	shape, _ := x.Size()
 	B, S := shape[0], shape[1]
 	nh, nkv, hd := int64(m.cfg.NumAttentionHeads), int64(m.cfg.NumKeyValueHeads), int64(m.cfg.HeadDim())
@@ -185,67 +186,67 @@ func (m *Qwen2) attention(tp *tape, b *block, x, cos, sin, bias *ts.Tensor, cach
 	T, _ := k.Size()
 	t := T[2]
 	// Each kv head serves rep consecutive query heads: fold them into the query length.
-	qg := tp.t(q.Reshape([]int64{B, nkv, rep * S, hd}, false))                   // (B, nkv, rep·S, hd)
-	scores := tp.t(qg.Matmul(tp.t(k.Transpose(-1, -2, false)), false))           // (B, nkv, rep·S, T)
-	scores = m.toFloat(tp, tp.t(scores.View([]int64{B, nkv, rep, S, t}, false))) // (B, nkv, rep, S, T)
+	qg := tp.T(q.Reshape([]int64{B, nkv, rep * S, hd}, false))                   // (B, nkv, rep·S, hd)
+	scores := tp.T(qg.Matmul(tp.T(k.Transpose(-1, -2, false)), false))           // (B, nkv, rep·S, T)
+	scores = m.toFloat(tp, tp.T(scores.View([]int64{B, nkv, rep, S, t}, false))) // (B, nkv, rep, S, T)
 	if bias != nil {
-		scores = tp.t(scores.Add(bias, false))
+		scores = tp.T(scores.Add(bias, false))
 	}
-	probs := tp.t(scores.Softmax(-1, m.acc(), false))                               // f32 softmax
-	probs = m.toDType(tp, tp.t(probs.View([]int64{B, nkv, rep * S, t}, false)))     // (B, nkv, rep·S, T)
-	out := tp.t(probs.Matmul(v, false))                                             // (B, nkv, rep·S, hd)
-	out = tp.t(tp.t(out.View([]int64{B, nh, S, hd}, false)).Transpose(1, 2, false)) // (B, S, nh, hd)
-	out = tp.t(out.Reshape([]int64{B, S, nh * hd}, false))                          // (B, S, H)
-	return tp.t(ts.Linear(out, b.o, ts.None))
+	probs := tp.T(scores.Softmax(-1, m.acc(), false))                               // f32 softmax
+	probs = m.toDType(tp, tp.T(probs.View([]int64{B, nkv, rep * S, t}, false)))     // (B, nkv, rep·S, T)
+	out := tp.T(probs.Matmul(v, false))                                             // (B, nkv, rep·S, hd)
+	out = tp.T(tp.T(out.View([]int64{B, nh, S, hd}, false)).Transpose(1, 2, false)) // (B, S, nh, hd)
+	out = tp.T(out.Reshape([]int64{B, S, nh * hd}, false))                          // (B, S, H)
+	return tp.T(ts.Linear(out, b.o, ts.None))
 }
 
 // project computes the rotated, scaled queries and the rotated keys and the values of x.
-func (m *Qwen2) project(tp *tape, b *block, x, cos, sin *ts.Tensor) (q, k, v *ts.Tensor) {
+func (m *Qwen2) project(tp *tape.Tape, b *block, x, cos, sin *ts.Tensor) (q, k, v *ts.Tensor) {
 	shape, _ := x.Size()
 	B, S := shape[0], shape[1]
 	nh, nkv := int64(m.cfg.NumAttentionHeads), int64(m.cfg.NumKeyValueHeads)
 	if b.qkv != nil { // inference: one projection, the norm's weight and 1/√hd folded in
-		all := m.heads(tp, tp.t(ts.Linear(m.rmsNorm(tp, x, nil), b.qkv, b.qkvb)), B, S, nh+2*nkv) // (B, nh+2nkv, S, hd)
-		qk := m.rope.apply(tp, tp.t(all.Narrow(1, 0, nh+nkv, false)), cos, sin)
-		return tp.t(qk.Narrow(1, 0, nh, false)), tp.t(qk.Narrow(1, nh, nkv, false)), tp.t(all.Narrow(1, nh+nkv, nkv, false))
+		all := m.heads(tp, tp.T(ts.Linear(m.rmsNorm(tp, x, nil), b.qkv, b.qkvb)), B, S, nh+2*nkv) // (B, nh+2nkv, S, hd)
+		qk := m.rope.apply(tp, tp.T(all.Narrow(1, 0, nh+nkv, false)), cos, sin)
+		return tp.T(qk.Narrow(1, 0, nh, false)), tp.T(qk.Narrow(1, nh, nkv, false)), tp.T(all.Narrow(1, nh+nkv, nkv, false))
 	}
 	xn := m.rmsNorm(tp, x, b.attnNorm)
-	q = m.heads(tp, tp.t(ts.Linear(xn, b.q, b.qb)), B, S, nh)  // (B, nh, S, hd)
-	k = m.heads(tp, tp.t(ts.Linear(xn, b.k, b.kb)), B, S, nkv) // (B, nkv, S, hd)
-	v = m.heads(tp, tp.t(ts.Linear(xn, b.v, b.vb)), B, S, nkv) // (B, nkv, S, hd)
-	q = tp.t(m.rope.apply(tp, q, cos, sin).MulScalar(m.consts.attnScale, false))
+	q = m.heads(tp, tp.T(ts.Linear(xn, b.q, b.qb)), B, S, nh)  // (B, nh, S, hd)
+	k = m.heads(tp, tp.T(ts.Linear(xn, b.k, b.kb)), B, S, nkv) // (B, nkv, S, hd)
+	v = m.heads(tp, tp.T(ts.Linear(xn, b.v, b.vb)), B, S, nkv) // (B, nkv, S, hd)
+	q = tp.T(m.rope.apply(tp, q, cos, sin).MulScalar(m.consts.attnScale, false))
 	return q, m.rope.apply(tp, k, cos, sin), v
 }
 
 // heads splits a projection (B, S, n·hd) into (B, n, S, hd).
-func (m *Qwen2) heads(tp *tape, x *ts.Tensor, B, S, n int64) *ts.Tensor {
-	x = tp.t(x.View([]int64{B, S, n, int64(m.cfg.HeadDim())}, false))
-	return tp.t(x.Transpose(1, 2, false))
+func (m *Qwen2) heads(tp *tape.Tape, x *ts.Tensor, B, S, n int64) *ts.Tensor {
+	x = tp.T(x.View([]int64{B, S, n, int64(m.cfg.HeadDim())}, false))
+	return tp.T(x.Transpose(1, 2, false))
 }
 
 // mlp is down(SiLU(gate(x)) ⊙ up(x)) of the normed residual stream h.
-func (m *Qwen2) mlp(tp *tape, b *block, h *ts.Tensor) *ts.Tensor {
+func (m *Qwen2) mlp(tp *tape.Tape, b *block, h *ts.Tensor) *ts.Tensor {
 	x := m.rmsNorm(tp, h, b.mlpNorm)
-	g := tp.t(tp.t(ts.Linear(x, b.gate, ts.None)).Silu(false))
-	u := tp.t(ts.Linear(x, b.up, ts.None))
-	return tp.t(ts.Linear(tp.t(g.Mul(u, false)), b.down, ts.None))
+	g := tp.T(tp.T(ts.Linear(x, b.gate, ts.None)).Silu(false))
+	u := tp.T(ts.Linear(x, b.up, ts.None))
+	return tp.T(ts.Linear(tp.T(g.Mul(u, false)), b.down, ts.None))
 }
 
 // logits projects final hidden states (…, H) onto the vocabulary (…, V), in f32.
-func (m *Qwen2) logits(tp *tape, h *ts.Tensor) *ts.Tensor {
+func (m *Qwen2) logits(tp *tape.Tape, h *ts.Tensor) *ts.Tensor {
 	head := m.lmHead
 	if head == nil {
 		head = m.embed
 	}
-	return m.toFloat(tp, tp.t(ts.Linear(h, head, ts.None)))
+	return m.toFloat(tp, tp.T(ts.Linear(h, head, ts.None)))
 }
 
 // valueOf applies the value head to final hidden states (…, H), giving (…) in [−1, 1], in f32.
-func (m *Qwen2) valueOf(tp *tape, h *ts.Tensor) *ts.Tensor {
-	v := tp.t(tp.t(ts.Linear(h, m.value.w1, m.value.b1)).Relu(false))
-	v = tp.t(tp.t(ts.Linear(v, m.value.w2, m.value.b2)).Relu(false))
-	v = tp.t(tp.t(ts.Linear(v, m.value.w3, m.value.b3)).Tanh(false)) // (…, 1)
-	return m.toFloat(tp, tp.t(v.SqueezeDim(-1, false)))
+func (m *Qwen2) valueOf(tp *tape.Tape, h *ts.Tensor) *ts.Tensor {
+	v := tp.T(tp.T(ts.Linear(h, m.value.w1, m.value.b1)).Relu(false))
+	v = tp.T(tp.T(ts.Linear(v, m.value.w2, m.value.b2)).Relu(false))
+	v = tp.T(tp.T(ts.Linear(v, m.value.w3, m.value.b3)).Tanh(false)) // (…, 1)
+	return m.toFloat(tp, tp.T(v.SqueezeDim(-1, false)))
 }
 
 // acc is the dtype of norms, softmaxes and outputs: f32, or f64 for a float64 model (gradient checks).
@@ -256,18 +257,18 @@ func (m *Qwen2) acc() gotch.DType {
 	return gotch.Float
 }
 
-func (m *Qwen2) toFloat(tp *tape, x *ts.Tensor) *ts.Tensor {
+func (m *Qwen2) toFloat(tp *tape.Tape, x *ts.Tensor) *ts.Tensor {
 	if x.DType() == m.acc() {
 		return x
 	}
-	return tp.t(x.Totype(m.acc(), false))
+	return tp.T(x.Totype(m.acc(), false))
 }
 
-func (m *Qwen2) toDType(tp *tape, x *ts.Tensor) *ts.Tensor {
+func (m *Qwen2) toDType(tp *tape.Tape, x *ts.Tensor) *ts.Tensor {
 	if x.DType() == m.dtype {
 		return x
 	}
-	return tp.t(x.Totype(m.dtype, false))
+	return tp.T(x.Totype(m.dtype, false))
 }
 
 // rope holds cos and sin tables for rotary position embedding, grown on demand.
@@ -283,17 +284,17 @@ type rope struct {
 
 // at gathers the tables at positions pos (B, S), none above maxPos, giving (B, 1, S, hd) each in
 // dtype.
-func (r *rope) at(tp *tape, pos *ts.Tensor, maxPos int64, dev gotch.Device, dtype gotch.DType) (*ts.Tensor, *ts.Tensor) {
+func (r *rope) at(tp *tape.Tape, pos *ts.Tensor, maxPos int64, dev gotch.Device, dtype gotch.DType) (*ts.Tensor, *ts.Tensor) {
 	if need := maxPos + 1; need > r.size {
 		r.grow(need, dev)
 	}
 	shape, _ := pos.Size()
-	flat := tp.t(pos.Reshape([]int64{-1}, false))
+	flat := tp.T(pos.Reshape([]int64{-1}, false))
 	gather := func(table *ts.Tensor) *ts.Tensor {
-		x := tp.t(table.IndexSelect(0, flat, false))
-		x = tp.t(x.View([]int64{shape[0], 1, shape[1], r.headDim}, false))
+		x := tp.T(table.IndexSelect(0, flat, false))
+		x = tp.T(x.View([]int64{shape[0], 1, shape[1], r.headDim}, false))
 		if dtype != gotch.Float {
-			x = tp.t(x.Totype(dtype, false))
+			x = tp.T(x.Totype(dtype, false))
 		}
 		return x
 	}
@@ -317,10 +318,10 @@ func (r *rope) grow(need int64, dev gotch.Device) {
 	}
 	dropNil(&r.cos)
 	dropNil(&r.sin)
-	var tp tape
-	r.cos = tp.detach(fromFloat32(&tp, cos, []int64{size, hd}, dev))
-	r.sin = tp.detach(fromFloat32(&tp, sin, []int64{size, hd}, dev))
-	tp.free()
+	var tp tape.Tape
+	r.cos = tp.Detach(tape.FromFloat32s(&tp, cos, []int64{size, hd}, dev))
+	r.sin = tp.Detach(tape.FromFloat32s(&tp, sin, []int64{size, hd}, dev))
+	tp.Free()
 	r.size = size
 }
 
@@ -339,18 +340,18 @@ func (r *rope) rotation(dev gotch.Device, dtype gotch.DType) {
 		m[(i+h)*hd+i] = -1
 		m[i*hd+i+h] = 1
 	}
-	var tp tape
-	x := fromFloat32(&tp, m, []int64{hd, hd}, dev)
+	var tp tape.Tape
+	x := tape.FromFloat32s(&tp, m, []int64{hd, hd}, dev)
 	if dtype != gotch.Float {
-		x = tp.t(x.Totype(dtype, false))
+		x = tp.T(x.Totype(dtype, false))
 	}
-	r.rot = tp.detach(x)
-	tp.free()
+	r.rot = tp.Detach(x)
+	tp.Free()
 }
 
 // apply rotates x (B, n, S, hd): x·cos + rotate_half(x)·sin, where rotate_half(x) = [−x₂, x₁] is
 // the product x·R with a fixed ±1 permutation matrix R (one op instead of four).
-func (r *rope) apply(tp *tape, x, cos, sin *ts.Tensor) *ts.Tensor {
-	rot := tp.t(x.Matmul(r.rot, false))
-	return tp.t(tp.t(x.Mul(cos, false)).Add(tp.t(rot.Mul(sin, false)), false))
+func (r *rope) apply(tp *tape.Tape, x, cos, sin *ts.Tensor) *ts.Tensor {
+	rot := tp.T(x.Matmul(r.rot, false))
+	return tp.T(tp.T(x.Mul(cos, false)).Add(tp.T(rot.Mul(sin, false)), false))
 }

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"tsd/tape"
 	"unsafe"
 
 	"github.com/sugarme/gotch"
@@ -118,7 +119,7 @@ func (e stEntry) check(dataLen int64) error {
 			return fmt.Errorf("negative dimension in shape %v", e.Shape)
 		}
 	}
-	if want := numel(e.Shape) * int64(dt.Size()); e.Offsets[1]-e.Offsets[0] != want {
+	if want := tape.Numel(e.Shape) * int64(dt.Size()); e.Offsets[1]-e.Offsets[0] != want {
 		return fmt.Errorf("%d bytes for %s%v, want %d", e.Offsets[1]-e.Offsets[0], e.DType, e.Shape, want)
 	}
 	if e.Offsets[1] > dataLen {
@@ -159,9 +160,9 @@ func (st *stFile) load(name string) (*ts.Tensor, error) {
 // writeSafetensors writes the named tensors (converted to dtype, except integer tensors) to path
 // atomically. Names are sorted so the same weights give the same bytes.
 func writeSafetensors(path string, tensors map[string]*ts.Tensor, dtype gotch.DType, metadata map[string]string) (err error) {
-	defer catch(&err)
-	var tp tape
-	defer tp.free()
+	defer tape.Catch(&err, ErrTorch)
+	var tp tape.Tape
+	defer tp.Free()
 	names := make([]string, 0, len(tensors))
 	for n := range tensors {
 		names = append(names, n)
@@ -176,13 +177,13 @@ func writeSafetensors(path string, tensors map[string]*ts.Tensor, dtype gotch.DT
 	for i, name := range names {
 		x := tensors[name]
 		if isFloat(x.DType()) && x.DType() != dtype {
-			x = tp.t(x.Totype(dtype, false))
+			x = tp.T(x.Totype(dtype, false))
 		}
-		x = tp.t(tp.t(x.To(gotch.CPU, false)).Contiguous(false))
+		x = tp.T(tp.T(x.To(gotch.CPU, false)).Contiguous(false))
 		cpu[i] = x
 		shape, err := x.Size()
-		check(err)
-		n := numel(shape) * int64(x.DType().Size())
+		tape.Check(err)
+		n := tape.Numel(shape) * int64(x.DType().Size())
 		hdr[name] = stEntry{DType: stName(x.DType()), Shape: shape, Offsets: []int64{off, off + n}}
 		off += n
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"tsd/tape"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
@@ -71,7 +72,7 @@ func (m *Qwen2) Generate(c *Cache, opts SampleOptions, dec Decoder) (out []Compl
 	if c.m != m || c.broken || c.last == nil {
 		return nil, fmt.Errorf("%w: generate needs an intact cache with its last logits (Prefill or Extend first)", ErrInput)
 	}
-	defer catch(&err)
+	defer tape.Catch(&err, ErrTorch)
 	ts.ManualSeed(opts.Seed)
 	g := &generation{m: m, opts: opts, dec: dec, out: make([]Completion, c.Rows())}
 	g.rows = make([]int, c.Rows())
@@ -80,7 +81,7 @@ func (m *Qwen2) Generate(c *Cache, opts SampleOptions, dec Decoder) (out []Compl
 	}
 	g.cache = c
 	defer g.closeCopy()
-	noGrad(g.run)
+	tape.NoGrad(g.run)
 	return g.out, nil
 }
 
@@ -151,13 +152,13 @@ func (g *generation) checkStop(r int) {
 
 // advance feeds each row's new token (rows that were already done get none) and records values.
 func (g *generation) advance(next [][]int32) {
-	var tp tape
-	defer tp.free()
+	var tp tape.Tape
+	defer tp.Free()
 	g.m.extend(&tp, g.cache, next, 1)
 	if !g.opts.Values {
 		return
 	}
-	vals := float32s(g.m.valueOf(&tp, g.cache.hidden)) // (B)
+	vals := tape.Float32s(g.m.valueOf(&tp, g.cache.hidden)) // (B)
 	for i, r := range g.rows {
 		if next[i] != nil {
 			g.out[r].Values = append(g.out[r].Values, vals[i])
@@ -169,23 +170,23 @@ func (g *generation) advance(next [][]int32) {
 // top-p filter the tempered logits, then the Gumbel-max trick samples (argmax(z + G), G = −log(−log U)).
 // It also returns each token's log-prob at temperature 1.
 func (g *generation) sample() ([]int32, []float32) {
-	var tp tape
-	defer tp.free()
+	var tp tape.Tape
+	defer tp.Free()
 	logits := g.cache.last // (B, V)
-	logp := tp.t(logits.LogSoftmax(-1, g.m.acc(), false))
+	logp := tp.T(logits.LogSoftmax(-1, g.m.acc(), false))
 	var next *ts.Tensor
 	if g.opts.Temperature == 0 {
-		next = tp.t(logits.Argmax([]int64{-1}, true, false)) // (B, 1)
+		next = tp.T(logits.Argmax([]int64{-1}, true, false)) // (B, 1)
 	} else {
-		z := tp.t(logits.DivScalar(tp.scalar(g.opts.Temperature), false))
+		z := tp.T(logits.DivScalar(tp.Scalar(g.opts.Temperature), false))
 		z = filterTopK(&tp, z, g.opts.TopK)
 		z = filterTopP(&tp, z, g.opts.TopP, g.m.acc())
-		u := tp.t(tp.t(z.RandLike(false)).ClampMin(tp.scalar(1e-20), false))
-		gumbel := tp.t(tp.t(tp.t(u.Log(false)).Neg(false)).Log(false)) // log(−log U) = −G
-		next = tp.t(tp.t(z.Sub(gumbel, false)).Argmax([]int64{-1}, true, false))
+		u := tp.T(tp.T(z.RandLike(false)).ClampMin(tp.Scalar(1e-20), false))
+		gumbel := tp.T(tp.T(tp.T(u.Log(false)).Neg(false)).Log(false)) // log(−log U) = −G
+		next = tp.T(tp.T(z.Sub(gumbel, false)).Argmax([]int64{-1}, true, false))
 	}
-	lp := float32s(tp.t(logp.Gather(-1, next, false, false))) // (B, 1)
-	ids := int64s(next)
+	lp := tape.Float32s(tp.T(logp.Gather(-1, next, false, false))) // (B, 1)
+	ids := tape.Int64s(next)
 	toks := make([]int32, len(ids))
 	for i, id := range ids {
 		toks[i] = int32(id)
@@ -194,27 +195,27 @@ func (g *generation) sample() ([]int32, []float32) {
 }
 
 // filterTopK keeps the k largest logits of each row (others become −∞).
-func filterTopK(tp *tape, z *ts.Tensor, k int) *ts.Tensor {
+func filterTopK(tp *tape.Tape, z *ts.Tensor, k int) *ts.Tensor {
 	shape, _ := z.Size()
 	if k <= 0 || int64(k) >= shape[1] {
 		return z
 	}
-	vals, _ := tp.t2(z.Topk(int64(k), -1, true, true, false))
-	kth := tp.t(vals.Narrow(-1, int64(k-1), 1, false)) // (B, 1)
-	return tp.t(z.MaskedFill(tp.t(z.LtTensor(kth, false)), tp.scalar(math.Inf(-1)), false))
+	vals, _ := tp.T2(z.Topk(int64(k), -1, true, true, false))
+	kth := tp.T(vals.Narrow(-1, int64(k-1), 1, false)) // (B, 1)
+	return tp.T(z.MaskedFill(tp.T(z.LtTensor(kth, false)), tp.Scalar(math.Inf(-1)), false))
 }
 
 // filterTopP keeps the smallest set of most likely tokens whose probability reaches p.
-func filterTopP(tp *tape, z *ts.Tensor, p float64, acc gotch.DType) *ts.Tensor {
+func filterTopP(tp *tape.Tape, z *ts.Tensor, p float64, acc gotch.DType) *ts.Tensor {
 	if p <= 0 || p >= 1 {
 		return z
 	}
-	sorted, idx := tp.t2(z.Sort(-1, true, false))
-	probs := tp.t(sorted.Softmax(-1, acc, false))
-	before := tp.t(tp.t(probs.Cumsum(-1, acc, false)).Sub(probs, false)) // mass strictly before each token
-	drop := tp.t(before.Gt(tp.scalar(p), false))
-	sorted = tp.t(sorted.MaskedFill(drop, tp.scalar(math.Inf(-1)), false))
-	return tp.t(tp.t(z.EmptyLike(false)).Scatter(-1, idx, sorted, false))
+	sorted, idx := tp.T2(z.Sort(-1, true, false))
+	probs := tp.T(sorted.Softmax(-1, acc, false))
+	before := tp.T(tp.T(probs.Cumsum(-1, acc, false)).Sub(probs, false)) // mass strictly before each token
+	drop := tp.T(before.Gt(tp.Scalar(p), false))
+	sorted = tp.T(sorted.MaskedFill(drop, tp.Scalar(math.Inf(-1)), false))
+	return tp.T(tp.T(z.EmptyLike(false)).Scatter(-1, idx, sorted, false))
 }
 
 // compact drops finished rows from the batch once at most half of it is running.
@@ -232,7 +233,7 @@ func (g *generation) compact(running int) {
 	g.copyHidden()
 	small, err := g.cache.Select(keep)
 	if err != nil {
-		panic(torchError{err})
+		tape.Check(err)
 	}
 	g.closeCopy()
 	g.cache, g.rows, g.copy = small, rows, true
@@ -240,7 +241,7 @@ func (g *generation) compact(running int) {
 
 // copyHidden saves the final hidden state of rows that are done before they leave the batch.
 func (g *generation) copyHidden() {
-	h := float32s(g.cache.hidden) // (B·H)
+	h := tape.Float32s(g.cache.hidden) // (B·H)
 	H := g.m.cfg.HiddenSize
 	for i, r := range g.rows {
 		if g.done(r) && g.out[r].Hidden == nil {
@@ -259,11 +260,4 @@ func (g *generation) closeCopy() {
 		g.cache.Close()
 		g.copy = false
 	}
-}
-
-// scalar makes a libtorch scalar freed with the tape.
-func (tp *tape) scalar(v float64) *ts.Scalar {
-	s := ts.FloatScalar(v)
-	tp.scalars = append(tp.scalars, s)
-	return s
 }

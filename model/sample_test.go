@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"tsd/tape"
 
 	"github.com/sugarme/gotch"
 )
@@ -52,7 +53,7 @@ func TestSampleLogProbsAndValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	lp, vals := float32s(s.LogProbs), float32s(s.Values) // position t scores token t+1
+	lp, vals := tape.Float32s(s.LogProbs), tape.Float32s(s.Values) // position t scores token t+1
 	P := len(prompt)
 	for i := range out.Tokens {
 		if d := math.Abs(float64(lp[P-1+i] - out.LogProbs[i])); d > 1e-4 {

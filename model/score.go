@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"tsd/tape"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
@@ -39,19 +40,19 @@ func (m *Qwen2) Score(seqs [][]int32, opts ScoreOptions) (s *Scores, err error) 
 	if err != nil {
 		return nil, err
 	}
-	defer catch(&err)
-	var tp tape
-	defer tp.free()
+	defer tape.Catch(&err, ErrTorch)
+	var tp tape.Tape
+	defer tp.Free()
 	run := func() { s = m.score(&tp, seqs, T, opts) }
 	if opts.NoGrad {
-		noGrad(run)
+		tape.NoGrad(run)
 	} else {
 		run()
 	}
 	return s, nil
 }
 
-func (m *Qwen2) score(tp *tape, seqs [][]int32, T int, opts ScoreOptions) *Scores {
+func (m *Qwen2) score(tp *tape.Tape, seqs [][]int32, T int, opts ScoreOptions) *Scores {
 	B := len(seqs)
 	ids := make([]int64, B*T)
 	pos := make([]int64, B*T)
@@ -63,33 +64,33 @@ func (m *Qwen2) score(tp *tape, seqs [][]int32, T int, opts ScoreOptions) *Score
 			pos[b*T+t] = int64(t)
 		}
 	}
-	idT := fromInt64(tp, ids, []int64{int64(B), int64(T)}, m.dev)
-	posT := fromInt64(tp, pos, []int64{int64(B), int64(T)}, m.dev)
+	idT := tape.FromInt64s(tp, ids, []int64{int64(B), int64(T)}, m.dev)
+	posT := tape.FromInt64s(tp, pos, []int64{int64(B), int64(T)}, m.dev)
 	// Right padding: a causal mask alone keeps real tokens from seeing the padding after them.
 	h := m.forward(tp, idT, posT, int64(T-1), causalBias(tp, T, m.dev), nil) // (B, T, H)
-	h = tp.t(h.Narrow(1, 0, int64(T-1), false))                              // (B, T−1, H)
-	logp := tp.t(m.logits(tp, h).LogSoftmax(-1, m.acc(), false))             // (B, T−1, V)
-	next := tp.t(tp.t(idT.Narrow(1, 1, int64(T-1), false)).Unsqueeze(-1, false))
+	h = tp.T(h.Narrow(1, 0, int64(T-1), false))                              // (B, T−1, H)
+	logp := tp.T(m.logits(tp, h).LogSoftmax(-1, m.acc(), false))             // (B, T−1, V)
+	next := tp.T(tp.T(idT.Narrow(1, 1, int64(T-1), false)).Unsqueeze(-1, false))
 	s := &Scores{
-		LogProbs: tp.detach(tp.t(tp.t(logp.Gather(-1, next, false, false)).SqueezeDim(-1, false))), // (B, T−1)
-		Values:   tp.detach(m.valueOf(tp, h)),                                                      // (B, T−1)
+		LogProbs: tp.Detach(tp.T(tp.T(logp.Gather(-1, next, false, false)).SqueezeDim(-1, false))), // (B, T−1)
+		Values:   tp.Detach(m.valueOf(tp, h)),                                                      // (B, T−1)
 	}
 	if opts.Entropy {
-		plogp := tp.t(tp.t(logp.Exp(false)).Mul(logp, false))
-		s.Entropy = tp.detach(tp.t(tp.t(plogp.SumDimIntlist([]int64{-1}, false, m.acc(), false)).Neg(false)))
+		plogp := tp.T(tp.T(logp.Exp(false)).Mul(logp, false))
+		s.Entropy = tp.Detach(tp.T(tp.T(plogp.SumDimIntlist([]int64{-1}, false, m.acc(), false)).Neg(false)))
 	}
 	return s
 }
 
 // causalBias is the additive mask (1, 1, 1, T, T): 0 on and below the diagonal, −1e30 above.
-func causalBias(tp *tape, T int, dev gotch.Device) *ts.Tensor {
+func causalBias(tp *tape.Tape, T int, dev gotch.Device) *ts.Tensor {
 	b := make([]float32, T*T)
 	for q := 0; q < T; q++ {
 		for k := q + 1; k < T; k++ {
 			b[q*T+k] = -1e30
 		}
 	}
-	return fromFloat32(tp, b, []int64{1, 1, 1, int64(T), int64(T)}, dev)
+	return tape.FromFloat32s(tp, b, []int64{1, 1, 1, int64(T), int64(T)}, dev)
 }
 
 // Logits returns the logits at every position of every sequence ([seq][position][vocab]), running
@@ -98,10 +99,10 @@ func (m *Qwen2) Logits(seqs [][]int32) (out [][][]float32, err error) {
 	if _, err := m.checkSeqs(seqs, 1); err != nil {
 		return nil, err
 	}
-	defer catch(&err)
-	var tp tape
-	defer tp.free()
-	noGrad(func() {
+	defer tape.Catch(&err, ErrTorch)
+	var tp tape.Tape
+	defer tp.Free()
+	tape.NoGrad(func() {
 		c := m.NewCache(len(seqs))
 		defer c.Close()
 		S := 0
@@ -109,8 +110,8 @@ func (m *Qwen2) Logits(seqs [][]int32) (out [][][]float32, err error) {
 			S = max(S, len(s))
 		}
 		B, V := len(seqs), m.cfg.VocabSize
-		h := m.forwardNew(&tp, c, seqs, S) // (B, S, H)
-		all := float32s(m.logits(&tp, h))  // (B·S·V)
+		h := m.forwardNew(&tp, c, seqs, S)     // (B, S, H)
+		all := tape.Float32s(m.logits(&tp, h)) // (B·S·V)
 		out = make([][][]float32, B)
 		for b, s := range seqs {
 			off := S - len(s) // left padding

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"testing"
+	"tsd/tape"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
@@ -36,10 +37,10 @@ func TestSaveLoadTensors(t *testing.T) {
 	if len(got) != 2 {
 		t.Fatalf("loaded %d tensors, want 2", len(got))
 	}
-	if g := got["a.step"]; g.DType() != gotch.Int64 || !equalInts(int64s(g), []int64{7, -2, 1 << 40}) {
-		t.Errorf("a.step: %v %v", g.DType(), int64s(g))
+	if g := got["a.step"]; g.DType() != gotch.Int64 || !equalInts(tape.Int64s(g), []int64{7, -2, 1 << 40}) {
+		t.Errorf("a.step: %v %v", g.DType(), tape.Int64s(g))
 	}
-	want, back := float32s(a), float32s(got["a.exp_avg"])
+	want, back := tape.Float32s(a), tape.Float32s(got["a.exp_avg"])
 	if shape := got["a.exp_avg"].MustSize(); !equalShape(shape, []int64{3, 5}) {
 		t.Errorf("shape %v", shape)
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/sugarme/gotch/ts"
 
 	"tsd/model"
+	"tsd/tape"
 )
 
 // AdamW is Adam with decoupled weight decay (arXiv 1711.05101, Algorithm 2) over a model's weights:
@@ -55,13 +56,13 @@ func NewAdamW(params []model.Param, cfg Config) (o *AdamW, err error) {
 		seen[p.Name] = true
 	}
 	o = &AdamW{cfg: cfg, params: params, slots: make([]slot, len(params))}
-	defer catch(&err)
+	defer tape.Catch(&err, ErrTorch)
 	defer func() {
 		if err != nil {
 			o.Close()
 		}
 	}()
-	noGrad(func() {
+	tape.NoGrad(func() {
 		for i, p := range params {
 			o.slots[i] = newSlot(p.Tensor)
 		}
@@ -71,9 +72,9 @@ func NewAdamW(params []model.Param, cfg Config) (o *AdamW, err error) {
 
 func newSlot(w *ts.Tensor) slot {
 	shape, err := w.Size()
-	check(err)
+	tape.Check(err)
 	dev, err := w.Device()
-	check(err)
+	tape.Check(err)
 	dt := stateDType(w.DType())
 	var s slot
 	s.m = must(ts.Zeros(shape, dt, dev))
@@ -93,7 +94,7 @@ func stateDType(w gotch.DType) gotch.DType {
 }
 
 func must(x *ts.Tensor, err error) *ts.Tensor {
-	check(err)
+	tape.Check(err)
 	return x
 }
 
@@ -110,8 +111,8 @@ func (o *AdamW) LR() float64 { return o.cfg.LRAt(o.steps) }
 // step, which it returns. Gradients are read, not cleared.
 func (o *AdamW) Step() (lr float64, err error) {
 	lr = o.LR()
-	defer catch(&err)
-	noGrad(func() {
+	defer tape.Catch(&err, ErrTorch)
+	tape.NoGrad(func() {
 		for i, p := range o.params {
 			o.update(p, &o.slots[i], lr)
 		}
@@ -122,20 +123,20 @@ func (o *AdamW) Step() (lr float64, err error) {
 
 // update applies the AdamW equations to one weight, in place, in the moments' dtype.
 func (o *AdamW) update(p model.Param, s *slot, lr float64) {
-	var tp tape
-	defer tp.free()
-	g := tp.t(p.Tensor.Grad(false))
+	var tp tape.Tape
+	defer tp.Free()
+	g := tp.T(p.Tensor.Grad(false))
 	if !defined(g) {
 		return
 	}
 	if g.DType() != s.m.DType() {
-		g = tp.t(g.Totype(s.m.DType(), false))
+		g = tp.T(g.Totype(s.m.DType(), false))
 	}
 	s.steps++
 	t := float64(s.steps)
 	b1, b2 := o.cfg.Beta1, o.cfg.Beta2
-	check(s.m.Lerp_(g, tp.scalar(1-b1)))                     // m ← β₁ m + (1 − β₁) g
-	check(s.v.Lerp_(tp.t(g.Square(false)), tp.scalar(1-b2))) // v ← β₂ v + (1 − β₂) g²
+	tape.Check(s.m.Lerp_(g, tp.Scalar(1-b1)))                     // m ← β₁ m + (1 − β₁) g
+	tape.Check(s.v.Lerp_(tp.T(g.Square(false)), tp.Scalar(1-b2))) // v ← β₂ v + (1 − β₂) g²
 	if lr == 0 {
 		return // the moments still advance, as PyTorch's do
 	}
@@ -144,14 +145,14 @@ func (o *AdamW) update(p model.Param, s *slot, lr float64) {
 		w = s.master
 	}
 	if o.cfg.WeightDecay > 0 {
-		check(w.MulScalar_(tp.scalar(1 - lr*o.cfg.WeightDecay))) // w ← w (1 − lr·λ)
+		tape.Check(w.MulScalar_(tp.Scalar(1 - lr*o.cfg.WeightDecay))) // w ← w (1 − lr·λ)
 	}
 	// w ← w − lr·m̂/(√v̂ + ε), as one addcdiv: w + m / (−(√v/√(1−β₂ᵗ) + ε)·(1−β₁ᵗ)/lr).
-	denom := tp.t(s.v.Sqrt(false))
-	check(denom.DivScalar_(tp.scalar(math.Sqrt(1 - math.Pow(b2, t)))))
-	check(denom.AddScalar_(tp.scalar(o.cfg.Eps)))
-	check(denom.MulScalar_(tp.scalar(-(1 - math.Pow(b1, t)) / lr)))
-	check(w.Addcdiv_(s.m, denom))
+	denom := tp.T(s.v.Sqrt(false))
+	tape.Check(denom.DivScalar_(tp.Scalar(math.Sqrt(1 - math.Pow(b2, t)))))
+	tape.Check(denom.AddScalar_(tp.Scalar(o.cfg.Eps)))
+	tape.Check(denom.MulScalar_(tp.Scalar(-(1 - math.Pow(b1, t)) / lr)))
+	tape.Check(w.Addcdiv_(s.m, denom))
 	if s.master != nil {
 		p.Tensor.Copy_(s.master) // round the f32 master into the weight's dtype
 	}
@@ -160,7 +161,7 @@ func (o *AdamW) update(p model.Param, s *slot, lr float64) {
 // defined reports whether a gradient handle holds a tensor (a weight no loss reached has none).
 func defined(g *ts.Tensor) bool {
 	ok, err := g.Defined()
-	check(err)
+	tape.Check(err)
 	return ok
 }
 

@@ -7,15 +7,16 @@ import (
 	"github.com/sugarme/gotch/ts"
 
 	"tsd/model"
+	"tsd/tape"
 )
 
 // ZeroGrad sets every defined gradient of params to zero, so the next backward passes accumulate
 // into clean buffers. Weights without a gradient (no loss reached them yet) are left as they are.
 func ZeroGrad(params []model.Param) (err error) {
-	defer catch(&err)
-	noGrad(func() {
+	defer tape.Catch(&err, ErrTorch)
+	tape.NoGrad(func() {
 		for _, p := range params {
-			forGrad(p, func(g *ts.Tensor) { check(g.Zero_()) })
+			forGrad(p, func(g *ts.Tensor) { tape.Check(g.Zero_()) })
 		}
 	})
 	return nil
@@ -32,8 +33,8 @@ func ClipGradNorm(params []model.Param, maxNorm float64) (norm float64, err erro
 	if !finite(maxNorm) || maxNorm < 0 {
 		return 0, fmt.Errorf("%w: max grad norm %v", ErrConfig, maxNorm)
 	}
-	defer catch(&err)
-	noGrad(func() { norm = globalNorm(params) })
+	defer tape.Catch(&err, ErrTorch)
+	tape.NoGrad(func() { norm = globalNorm(params) })
 	if !finite(norm) {
 		return norm, fmt.Errorf("%w: global gradient norm is %v", ErrNonFinite, norm)
 	}
@@ -41,12 +42,12 @@ func ClipGradNorm(params []model.Param, maxNorm float64) (norm float64, err erro
 		return norm, nil
 	}
 	coef := maxNorm / (norm + 1e-6)
-	noGrad(func() {
-		var tp tape
-		defer tp.free()
-		s := tp.scalar(coef)
+	tape.NoGrad(func() {
+		var tp tape.Tape
+		defer tp.Free()
+		s := tp.Scalar(coef)
 		for _, p := range params {
-			forGrad(p, func(g *ts.Tensor) { check(g.MulScalar_(s)) })
+			forGrad(p, func(g *ts.Tensor) { tape.Check(g.MulScalar_(s)) })
 		}
 	})
 	return norm, nil
@@ -54,33 +55,33 @@ func ClipGradNorm(params []model.Param, maxNorm float64) (norm float64, err erro
 
 // globalNorm is √(Σ_p ‖g_p‖²) over the defined gradients, 0 when there are none.
 func globalNorm(params []model.Param) float64 {
-	var tp tape
-	defer tp.free()
+	var tp tape.Tape
+	defer tp.Free()
 	var norms []*ts.Tensor
-	two := tp.scalar(2)
+	two := tp.Scalar(2)
 	for _, p := range params {
 		forGrad(p, func(g *ts.Tensor) {
-			n := tp.t(g.NormScalaroptDtype(two, stateDType(g.DType()), false)) // ‖g_p‖, f32 or f64
-			norms = append(norms, tp.t(n.Totype(gotch.Double, false)))
+			n := tp.T(g.NormScalaroptDtype(two, stateDType(g.DType()), false)) // ‖g_p‖, f32 or f64
+			norms = append(norms, tp.T(n.Totype(gotch.Double, false)))
 		})
 	}
 	if len(norms) == 0 {
 		return 0
 	}
-	all := tp.t(ts.Stack(norms, 0))
-	total := tp.t(all.NormScalaroptDtype(two, gotch.Double, false))
+	all := tp.T(ts.Stack(norms, 0))
+	total := tp.T(all.NormScalaroptDtype(two, gotch.Double, false))
 	if dev, _ := total.Device(); dev.IsCuda() {
-		total = tp.t(total.To(gotch.CPU, false))
+		total = tp.T(total.To(gotch.CPU, false))
 	}
 	out := make([]float64, 1)
-	check(total.CopyData(out, 1))
+	tape.Check(total.CopyData(out, 1))
 	return out[0]
 }
 
 // forGrad calls fn with p's gradient when it is defined.
 func forGrad(p model.Param, fn func(g *ts.Tensor)) {
 	g, err := p.Tensor.Grad(false)
-	check(err)
+	tape.Check(err)
 	defer g.MustDrop()
 	if defined(g) {
 		fn(g)

@@ -7,6 +7,7 @@ import (
 	"github.com/sugarme/gotch/ts"
 
 	"tsd/model"
+	"tsd/tape"
 )
 
 // The state file is one safetensors file; per weight named n it holds
@@ -21,10 +22,10 @@ const stepsName = "optim.steps"
 
 // Save writes the optimizer's state to path atomically.
 func (o *AdamW) Save(path string) (err error) {
-	defer catch(&err)
-	var tp tape
-	defer tp.free()
-	out := map[string]*ts.Tensor{stepsName: tp.t(int64Tensor(o.steps))}
+	defer tape.Catch(&err, ErrTorch)
+	var tp tape.Tape
+	defer tp.Free()
+	out := map[string]*ts.Tensor{stepsName: tp.T(int64Tensor(o.steps))}
 	for i, p := range o.params {
 		s := &o.slots[i]
 		out[p.Name+".exp_avg"] = s.m
@@ -32,7 +33,7 @@ func (o *AdamW) Save(path string) (err error) {
 		if s.master != nil {
 			out[p.Name+".master"] = s.master
 		}
-		out[p.Name+".step"] = tp.t(int64Tensor(s.steps))
+		out[p.Name+".step"] = tp.T(int64Tensor(s.steps))
 	}
 	return model.SaveTensors(path, out, o.slots[0].m.DType())
 }
@@ -61,7 +62,7 @@ func (o *AdamW) Load(path string) (err error) {
 			}
 		}
 	}()
-	defer catch(&err)
+	defer tape.Catch(&err, ErrTorch)
 	if err := o.checkState(loaded); err != nil {
 		return err
 	}
@@ -73,7 +74,7 @@ func (o *AdamW) Load(path string) (err error) {
 		swap(&s.v, loaded[p.Name+".exp_avg_sq"], keep)
 		if s.master != nil {
 			swap(&s.master, loaded[p.Name+".master"], keep)
-			noGrad(func() { p.Tensor.Copy_(s.master) })
+			tape.NoGrad(func() { p.Tensor.Copy_(s.master) })
 		}
 	}
 	return nil
@@ -139,11 +140,11 @@ func scalarInt64(x *ts.Tensor) int64 {
 	if dev, _ := x.Device(); dev.IsCuda() {
 		var err error
 		x, err = x.To(gotch.CPU, false)
-		check(err)
+		tape.Check(err)
 		defer x.MustDrop()
 	}
 	out := make([]int64, 1)
-	check(x.CopyData(out, 1))
+	tape.Check(x.CopyData(out, 1))
 	return out[0]
 }
 

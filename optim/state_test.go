@@ -10,6 +10,7 @@ import (
 	"github.com/sugarme/gotch"
 
 	"tsd/model"
+	"tsd/tape"
 )
 
 // twin makes two identical parameter sets: a bf16 weight (with a master copy) and an f32 one.
@@ -63,7 +64,7 @@ func TestSaveLoadContinuesBitExact(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The f32 weight comes from the model checkpoint in real use; copy it here.
-	noGrad(func() { pb[1].Tensor.Copy_(pa[1].Tensor) })
+	tape.NoGrad(func() { pb[1].Tensor.Copy_(pa[1].Tensor) })
 	if ob.Steps() != 3 || ob.LR() != oa.LR() {
 		t.Fatalf("loaded steps %d lr %v, want 3 and %v", ob.Steps(), ob.LR(), oa.LR())
 	}
