@@ -168,10 +168,7 @@ func newStatusCmd() *cobra.Command {
 	f.BoolVar(&isActor, "actor", false, "the address is an actor's")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	f.DurationVar(&timeout, "timeout", 10*time.Second, "give up after this long")
-	f.StringVar(&rc.Token, "token", "", "shared bearer token (prefer TSD_TOKEN)")
-	f.StringVar(&rc.TLSCA, "tls-ca", "", "PEM CA to verify the server with (enables TLS)")
-	f.StringVar(&rc.TLSCert, "tls-cert", "", "PEM client certificate for mutual TLS")
-	f.StringVar(&rc.TLSKey, "tls-key", "", "PEM private key for --tls-cert")
+	bindClientFlags(f, &rc)
 	return cmd
 }
 

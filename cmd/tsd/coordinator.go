@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"tsd/coordinator"
@@ -96,6 +97,14 @@ func bootstrapPeers(s, self string) ([]coordinator.Peer, error) {
 	return coordinator.ParsePeers(s)
 }
 
+// bindClientFlags are the connection flags of the client-only commands (status, cluster).
+func bindClientFlags(f *pflag.FlagSet, rc *rpc.Config) {
+	f.StringVar(&rc.Token, "token", "", "shared bearer token (prefer TSD_TOKEN)")
+	f.StringVar(&rc.TLSCA, "tls-ca", "", "PEM CA to verify the server with (enables TLS)")
+	f.StringVar(&rc.TLSCert, "tls-cert", "", "PEM client certificate for mutual TLS")
+	f.StringVar(&rc.TLSKey, "tls-key", "", "PEM private key for --tls-cert")
+}
+
 // newLogger writes structured logs to w at the given level, as text or JSON lines.
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	var l slog.Level
@@ -149,10 +158,7 @@ func newClusterCmd() *cobra.Command {
 	f.StringSliceVar(&addrs, "coordinators", []string{"127.0.0.1:7001"}, "coordinator gRPC addresses (any node answers)")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	f.DurationVar(&timeout, "timeout", 10*time.Second, "give up after this long")
-	f.StringVar(&rc.Token, "token", "", "shared bearer token (prefer TSD_TOKEN)")
-	f.StringVar(&rc.TLSCA, "tls-ca", "", "PEM CA to verify coordinators with (enables TLS)")
-	f.StringVar(&rc.TLSCert, "tls-cert", "", "PEM client certificate for mutual TLS")
-	f.StringVar(&rc.TLSKey, "tls-key", "", "PEM private key for --tls-cert")
+	bindClientFlags(f, &rc)
 	return cmd
 }
 
