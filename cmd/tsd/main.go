@@ -47,6 +47,7 @@ TSD_SOME_FLAG. A flag given on the command line wins over the environment.`,
 		newActorCmd(),
 		newStatusCmd(),
 		newLocalCmd(),
+		newHealthCmd(),
 	)
 	return root
 }
