@@ -32,7 +32,7 @@ check() {
 	for want in "$@"; do
 		if ! grep -qxF -- "$want" <<<"$out"; then
 			echo "FAIL $name: no line '$want' in:" >&2
-			sed 's/^/    /' <<<"$out" >&2
+			while IFS= read -r line; do echo "    $line"; done <<<"$out" >&2
 			failed=$((failed + 1))
 			return
 		fi

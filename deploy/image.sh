@@ -11,6 +11,8 @@ tag=${1:-tsd:cpu}
 base=${TSD_BASE_IMAGE:-tsd-base:bookworm}
 runtime=${tag%%:*}-runtime:${tag#*:}
 
+# Images this build replaces are removed, so rebuilds leave no untagged copies behind.
+old=$(docker image inspect -f '{{.Id}}' "$runtime" "$tag" 2>/dev/null || true)
 t0=$SECONDS
 [ "$base" != tsd-base:bookworm ] || deploy/base-image.sh "$base"
 t1=$SECONDS
@@ -21,4 +23,9 @@ ctx=$(mktemp -d)
 trap 'rm -rf "$ctx"' EXIT
 cp bin/tsd "$ctx/tsd"
 docker build -q -f deploy/Dockerfile.prebuilt --build-arg RUNTIME="$runtime" -t "$tag" "$ctx" >/dev/null
+for id in $old; do
+	if [ "$(docker image inspect -f '{{len .RepoTags}}' "$id" 2>/dev/null)" = 0 ]; then
+		docker rmi "$id" >/dev/null 2>&1 || true # still used by a container: left alone
+	fi
+done
 echo "image: $tag built (base $((t1 - t0)) s, tsd binary $((t2 - t1)) s, image $((SECONDS - t2)) s)"
