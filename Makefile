@@ -9,10 +9,13 @@ PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 # OpenBLAS reads its thread count once, at load; keep it equal to torch's (tsd also sets both).
 export OPENBLAS_NUM_THREADS ?= $(shell nproc)
+# OpenMP threads that spin while waiting starve the other processes of a loopback run (learner and
+# actors share the cores): make them sleep instead.
+export OMP_WAIT_POLICY ?= PASSIVE
 # Pure-Go packages run under the race detector too.
 RACE_PKGS := ./tokenizer/... ./countdown/... ./mcts/... ./coordinator/... ./rpc/... ./hub/... ./rolloutlog/...
 
-.PHONY: all gotch build test vet lint proto clean image e2e
+.PHONY: all gotch build test vet lint proto clean run compare image e2e
 
 all: build
 
@@ -46,6 +49,14 @@ image:
 # actor-only node: on the Docker engine of this machine (docs/deploy.md).
 e2e:
 	deploy/e2e.sh
+
+# The embedded default: tiny model, warm start, MCTS distillation on loopback, before/after table.
+run: build
+	bin/tsd demo --dir runs/demo
+
+# The source's comparison at tiny scale: MCTS distillation vs CISPO vs best-of-N, equal budgets.
+compare: build
+	bin/tsd demo --dir runs/compare --compare
 
 proto:
 	@command -v protoc >/dev/null || (sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \

@@ -106,7 +106,7 @@ func (s *Sender) session(ctx context.Context) error {
 	wake := make(chan struct{}, 1)
 	recvErr := make(chan error, 1)
 	go func() { recvErr <- s.receive(stream, wake) }()
-	if err := s.resend(stream); err != nil {
+	if err := s.resend(ctx, stream, wake, recvErr); err != nil {
 		return err
 	}
 	for {
@@ -165,14 +165,22 @@ func (s *Sender) hello(stream grpc.BidiStreamingClient[tsdv1.RolloutUpload, tsdv
 	return nil
 }
 
-// resend sends again every rollout the learner has not made durable.
-func (s *Sender) resend(stream grpc.BidiStreamingClient[tsdv1.RolloutUpload, tsdv1.RolloutAck]) error {
+// resend sends again every rollout the learner has not made durable. The learner may grant fewer
+// credits than there is to resend; then it waits for acks, or for the stream to fail.
+func (s *Sender) resend(ctx context.Context, stream grpc.BidiStreamingClient[tsdv1.RolloutUpload, tsdv1.RolloutAck],
+	wake <-chan struct{}, recvErr <-chan error) error {
 	s.mu.Lock()
 	pending := append([]*tsdv1.Rollout(nil), s.inflight...)
 	s.mu.Unlock()
 	for _, r := range pending {
 		for !s.takeCredit() {
-			time.Sleep(time.Millisecond) // credits come back as acks arrive
+			select { // credits come back as acks arrive
+			case <-wake:
+			case err := <-recvErr:
+				return err
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
 		if err := stream.Send(&tsdv1.RolloutUpload{Msg: &tsdv1.RolloutUpload_Rollout{Rollout: r}}); err != nil {
 			return err
@@ -232,6 +240,10 @@ func (s *Sender) apply(a *tsdv1.RolloutAck) error {
 	s.version = a.GetLearnerVersion()
 	if codes.Code(a.GetCode()) == codes.Unavailable {
 		return fmt.Errorf("%w: seq %d: %s", errRetry, a.GetSeq(), a.GetReason())
+	}
+	if a.GetSeq() == 0 { // a credit grant: the learner's buffer has room again
+		s.credits += a.GetCredits()
+		return nil
 	}
 	i := 0
 	for i < len(s.inflight) && s.inflight[i].GetSeq() != a.GetSeq() {

@@ -111,10 +111,10 @@ func Run(ctx context.Context, s Sampler, tok *tokenizer.BPE, problems []countdow
 			results = append(results, r)
 		}
 		if progress != nil {
-			progress(hi, acc.summary(cfg, time.Since(start)))
+			progress(hi, acc.summary(cfg, time.Since(start), false))
 		}
 	}
-	return acc.summary(cfg, time.Since(start)), results, nil
+	return acc.summary(cfg, time.Since(start), false), results, nil
 }
 
 func grade(index int, p countdown.Problem, comps []model.Completion, tok *tokenizer.BPE, keep bool) Problem {
@@ -155,8 +155,8 @@ func (a *accumulator) add(r Problem) {
 	}
 }
 
-func (a *accumulator) summary(cfg Config, took time.Duration) Summary {
-	s := Summary{Problems: a.problems, K: cfg.K, Tokens: a.tokens, Seconds: took.Seconds(), Temperature: cfg.Temperature}
+func (a *accumulator) summary(cfg Config, took time.Duration, search bool) Summary {
+	s := Summary{Problems: a.problems, K: cfg.K, Tokens: a.tokens, Seconds: took.Seconds(), Temperature: cfg.Temperature, Search: search}
 	if a.samples > 0 {
 		s.MeanAtK = float64(a.correct) / float64(a.samples)
 		s.MeanDense = a.dense / float64(a.samples)

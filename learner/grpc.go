@@ -112,6 +112,9 @@ func (g *GRPC) receive(ctx context.Context, stream grpc.BidiStreamingServer[tsdv
 		a := ack{r: r, err: g.svc.ingest.Admit(actor, r)}
 		if a.err == nil {
 			a.done, a.err = g.svc.ingest.Submit(ctx, r)
+			if codeOf(a.err) == codes.InvalidArgument { // the log refused it: a bad rollout, counted too
+				g.svc.ingest.reject(a.err)
+			}
 		}
 		select {
 		case acks <- a:
@@ -121,35 +124,64 @@ func (g *GRPC) receive(ctx context.Context, stream grpc.BidiStreamingServer[tsdv
 	}
 }
 
-// sendAcks answers each queued rollout in order, each ack returning one credit.
+// sendAcks answers each queued rollout in order. Each ack returns its credit while the learner's
+// buffer of untrained rollouts has room; otherwise the credit is owed and granted later (an ack
+// with seq 0), so actors pause instead of piling up rollouts that go stale in the buffer.
 func (g *GRPC) sendAcks(stream grpc.BidiStreamingServer[tsdv1.RolloutUpload, tsdv1.RolloutAck], acks <-chan ack) error {
 	var failed error
-	for a := range acks {
-		if failed != nil {
-			continue // drain, so receive never blocks on a dead stream
-		}
-		reply := &tsdv1.RolloutAck{Seq: a.r.GetSeq(), Credits: 1}
-		err := a.err
-		if err == nil {
-			res := <-a.done
-			if err = res.Err; err == nil {
-				reply.Result = tsdv1.RolloutAck_ACCEPTED
-				if res.Entry.Duplicate {
-					reply.Result = tsdv1.RolloutAck_DUPLICATE
-				}
-				g.svc.ingest.Durable(a.r, res.Entry)
-				g.svc.status.acked(a.r)
-			}
-		}
-		if err != nil {
-			reply.Result, reply.Code, reply.Reason = rejection(err), int32(codeOf(err)), err.Error()
-		}
-		reply.LearnerVersion = g.svc.ingest.Version()
-		if err := stream.Send(reply); err != nil {
-			failed = err
+	var owed uint32
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	send := func(m *tsdv1.RolloutAck) {
+		if failed == nil {
+			failed = stream.Send(m)
 		}
 	}
-	return failed
+	for {
+		select {
+		case a, ok := <-acks:
+			if !ok {
+				return failed
+			}
+			if failed != nil {
+				continue // drain, so receive never blocks on a dead stream
+			}
+			reply := g.reply(a)
+			if g.svc.hasRoom() {
+				reply.Credits = 1
+			} else {
+				owed++
+			}
+			send(reply)
+		case <-tick.C:
+			if owed > 0 && g.svc.hasRoom() {
+				send(&tsdv1.RolloutAck{Credits: owed, LearnerVersion: g.svc.ingest.Version()})
+				owed = 0
+			}
+		}
+	}
+}
+
+// reply waits for a rollout's outcome and builds its ack (without credits).
+func (g *GRPC) reply(a ack) *tsdv1.RolloutAck {
+	reply := &tsdv1.RolloutAck{Seq: a.r.GetSeq()}
+	err := a.err
+	if err == nil {
+		res := <-a.done
+		if err = res.Err; err == nil {
+			reply.Result = tsdv1.RolloutAck_ACCEPTED
+			if res.Entry.Duplicate {
+				reply.Result = tsdv1.RolloutAck_DUPLICATE
+			}
+			g.svc.ingest.Durable(a.r, res.Entry)
+			g.svc.status.acked(a.r)
+		}
+	}
+	if err != nil {
+		reply.Result, reply.Code, reply.Reason = rejection(err), int32(codeOf(err)), err.Error()
+	}
+	reply.LearnerVersion = g.svc.ingest.Version()
+	return reply
 }
 
 // rejection is the ack result for a refused rollout.

@@ -67,6 +67,8 @@ func (in *Ingest) Admit(actor string, r *tsdv1.Rollout) error {
 	switch {
 	case r.GetActorId() != actor:
 		err = fmt.Errorf("%w: rollout of %q on the stream of %q", ErrWrongActor, r.GetActorId(), actor)
+	case r.GetSeq() == 0: // the log would refuse it too, but uncounted
+		err = fmt.Errorf("%w: seq 0 (an actor numbers its rollouts from 1)", ErrMalformed)
 	case r.GetPolicyVersion() > cur:
 		err = fmt.Errorf("%w: version %d, the learner is at %d", ErrFuture, r.GetPolicyVersion(), cur)
 	case cur-r.GetPolicyVersion() > in.maxLag:
@@ -120,6 +122,12 @@ func (in *Ingest) reject(err error) {
 			reason = s.Error()
 			break
 		}
+	}
+	switch {
+	case errors.Is(err, rolloutlog.ErrTooLarge):
+		reason = ErrOversized.Error()
+	case errors.Is(err, rolloutlog.ErrInvalidRollout):
+		reason = ErrMalformed.Error()
 	}
 	in.mu.Lock()
 	in.rejected[reason]++

@@ -45,6 +45,7 @@ type Service struct {
 	ref     *model.Qwen2
 	cur     cursor
 	epoch   uint64
+	ledger  *ledger
 }
 
 // cursor is the learner's own part of a trainer checkpoint.
@@ -66,6 +67,11 @@ func Open(ctx context.Context, cfg ServiceConfig, train Config, coord *coordinat
 	if err := train.Validate(); err != nil {
 		return nil, err
 	}
+	if cfg.MaxBuffer > 0 && cfg.MaxBuffer < train.GlobalBatch {
+		// Credits stop at MaxBuffer untrained rollouts and training waits for a whole batch: with
+		// less than a batch allowed, actors and learner could both wait for good.
+		return nil, fmt.Errorf("%w: max buffer %d < global batch %d", ErrConfig, cfg.MaxBuffer, train.GlobalBatch)
+	}
 	s := &Service{cfg: cfg, train: train, log: log, coord: coord, status: newStatusBoard(cfg, train)}
 	defer func() {
 		if err != nil {
@@ -79,6 +85,9 @@ func Open(ctx context.Context, cfg ServiceConfig, train Config, coord *coordinat
 		return nil, err
 	}
 	if err := s.openTrainer(); err != nil {
+		return nil, err
+	}
+	if s.ledger, err = openLedger(filepath.Join(cfg.DataDir, "trained.jsonl"), s.trainer.Steps()); err != nil {
 		return nil, err
 	}
 	s.ingest = NewIngest(s.wal, s.trainer.CheckRollout, cfg.MaxLag, cfg.MaxCompletionTokens)
@@ -237,6 +246,9 @@ func (s *Service) publish(ctx context.Context, v uint64) error {
 	if err != nil {
 		return err
 	}
+	if err := s.ledger.sync(); err != nil { // entries up to this step are durable before the checkpoint
+		return err
+	}
 	if err := s.trainer.Save(s.checkpointDir(), raw); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
@@ -266,10 +278,16 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		st, err := s.trainer.Step(batch)
 		s.cur.Next = next
+		if err == nil {
+			s.ledger.add(s.trainer.Steps(), batch)
+		}
 		s.status.trainedThrough(next)
 		switch {
 		case errors.Is(err, optim.ErrNonFinite):
+			// The weights did not change: nothing to record or publish (the step count did not
+			// move, so the publish test below would fire again for the last published step).
 			s.log.Warn("skipped a step with a non-finite gradient", "step", s.trainer.Steps())
+			continue
 		case err != nil:
 			return err
 		}
@@ -344,6 +362,11 @@ func (s *Service) keepLease(ctx context.Context, cancel context.CancelCauseFunc)
 	}
 }
 
+// hasRoom reports whether the buffer of untrained rollouts is below MaxBuffer.
+func (s *Service) hasRoom() bool {
+	return s.cfg.MaxBuffer == 0 || s.status.depth(s.wal.Next()) < uint64(s.cfg.MaxBuffer)
+}
+
 // Ingest is the service's intake, for the gRPC adapter.
 func (s *Service) Ingest() *Ingest { return s.ingest }
 
@@ -368,5 +391,9 @@ func (s *Service) Close() {
 	if s.wal != nil {
 		s.wal.Close()
 		s.wal = nil
+	}
+	if s.ledger != nil {
+		s.ledger.close()
+		s.ledger = nil
 	}
 }

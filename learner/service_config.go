@@ -32,6 +32,9 @@ type ServiceConfig struct {
 	PublishDType gotch.DType
 	// Credits is how many unacknowledged rollouts one actor stream may have in flight.
 	Credits uint32
+	// MaxBuffer is how many admitted but untrained rollouts the learner lets pile up before it
+	// stops returning credits (0: no limit). It keeps rollouts from going stale in the buffer.
+	MaxBuffer int
 	// MaxCompletionTokens bounds one sample's completion.
 	MaxCompletionTokens int
 	// LeaseTTL is the learner lease's lifetime; it is renewed every third of it.
@@ -45,7 +48,7 @@ type ServiceConfig struct {
 // DefaultServiceConfig returns the defaults: publish every 8 steps (the seed), max lag 4.
 func DefaultServiceConfig() ServiceConfig {
 	return ServiceConfig{Device: gotch.CPU, MaxLag: 4, PublishEvery: 8, KeepVersions: 3, PublishDType: gotch.Float,
-		Credits: 32, MaxCompletionTokens: 2048, LeaseTTL: 10 * time.Second, SyncLog: true}
+		Credits: 32, MaxBuffer: 128, MaxCompletionTokens: 2048, LeaseTTL: 10 * time.Second, SyncLog: true}
 }
 
 // Validate reports the first unusable setting.
@@ -61,6 +64,8 @@ func (c ServiceConfig) Validate() error {
 		return fmt.Errorf("%w: publish dtype must be f32 or bf16", ErrConfig)
 	case c.LeaseTTL < time.Second:
 		return fmt.Errorf("%w: lease ttl %v < 1s", ErrConfig, c.LeaseTTL)
+	case c.MaxBuffer < 0:
+		return fmt.Errorf("%w: max buffer %d < 0", ErrConfig, c.MaxBuffer)
 	case c.MaxSteps < 0:
 		return fmt.Errorf("%w: max steps %d < 0", ErrConfig, c.MaxSteps)
 	}

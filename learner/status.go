@@ -34,6 +34,7 @@ type statusBoard struct {
 	trained   uint64 // rollouts trained on
 	steps     []stepMark
 	actors    map[string]*tsdv1.ActorStatus
+	streams   map[string]int // open streams per actor: a reconnect may overlap the old stream's end
 }
 
 type stepMark struct {
@@ -44,7 +45,7 @@ type stepMark struct {
 func newStatusBoard(cfg ServiceConfig, train Config) *statusBoard {
 	return &statusBoard{start: time.Now(), runID: cfg.RunID, id: cfg.ID, algo: wireAlgo(train.Algo),
 		losses: map[string]float64{}, reward: newRing(statusWindow), length: newRing(statusWindow),
-		correct: newRing(statusWindow), actors: map[string]*tsdv1.ActorStatus{}}
+		correct: newRing(statusWindow), actors: map[string]*tsdv1.ActorStatus{}, streams: map[string]int{}}
 }
 
 // wireAlgo maps a config algorithm to the API's enum.
@@ -70,6 +71,13 @@ func (b *statusBoard) trainedThrough(next uint64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.next = next
+}
+
+// depth is the number of logged rollouts not yet trained on, given the log's next index.
+func (b *statusBoard) depth(logNext uint64) uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return logNext - min(b.next, logNext)
 }
 
 // stepped records one optimizer step over batch.
@@ -103,17 +111,27 @@ func boolFloat(b bool) float64 {
 	return 0
 }
 
-// connected and disconnected track actor streams; acked counts their rollouts.
+// connected and disconnected track actor streams; acked counts their rollouts. An actor is
+// listed while it has a stream open; its counters cover its streams since it was last unlisted.
 func (b *statusBoard) connected(actor string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.actors[actor] = &tsdv1.ActorStatus{ActorId: actor, ConnectedUnixMs: time.Now().UnixMilli()}
+	b.streams[actor]++
+	now := time.Now().UnixMilli()
+	if a, ok := b.actors[actor]; ok {
+		a.ConnectedUnixMs = now
+		return
+	}
+	b.actors[actor] = &tsdv1.ActorStatus{ActorId: actor, ConnectedUnixMs: now}
 }
 
 func (b *statusBoard) disconnected(actor string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	delete(b.actors, actor)
+	if b.streams[actor]--; b.streams[actor] <= 0 {
+		delete(b.streams, actor)
+		delete(b.actors, actor)
+	}
 }
 
 func (b *statusBoard) acked(r *tsdv1.Rollout) {

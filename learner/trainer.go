@@ -108,8 +108,8 @@ func (t *Trainer) CheckRollout(r *tsdv1.Rollout) error { return t.cfg.checkRollo
 
 // Step takes one optimizer step on the samples of rollouts (at most GlobalBatch of them): it scores
 // them in micro-batches, accumulates the gradient of the batch loss, clips it, and applies AdamW at
-// the schedule's rate. On error no weight has changed; a gradient norm that is not finite is
-// reported as optim.ErrNonFinite and skips the update.
+// the schedule's rate. On error no weight has changed (short of a libtorch failure inside the update
+// itself); a gradient norm that is not finite is reported as optim.ErrNonFinite and skips the update.
 func (t *Trainer) Step(rollouts []*tsdv1.Rollout) (StepStats, error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()

@@ -7,8 +7,10 @@ import (
 	"testing"
 
 	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/ts"
 
 	"tsd/model"
+	"tsd/optim"
 	tsdv1 "tsd/proto/tsd/v1"
 )
 
@@ -396,6 +398,33 @@ func TestStepRejectsBadRolloutsUnchanged(t *testing.T) {
 	}
 	if tr.Steps() != 0 {
 		t.Fatalf("Steps() = %d after rejected steps", tr.Steps())
+	}
+}
+
+// TestNonFiniteGradientSkipsStep: a NaN in the value head poisons the loss; the step reports
+// optim.ErrNonFinite and leaves every weight and the step counter as they were.
+func TestNonFiniteGradientSkipsStep(t *testing.T) {
+	lockThread(t)
+	tr := newTrainer(t, testConfig(AlgoMCTS, LossCISPO), 15)
+	rollouts := sampleRollouts(t, tr.Policy(), tsdv1.Algo_ALGO_MCTS, 3, 1, 16, true)
+	for _, p := range tr.Policy().Params() {
+		if p.Name == "value_head.out.bias" {
+			nan := ts.FloatScalar(math.NaN())
+			noGrad(func() { check(p.Tensor.Fill_(nan)) })
+			nan.MustDrop()
+		}
+	}
+	before := weightBytes(tr.Policy())
+	if _, err := tr.Step(rollouts); !errors.Is(err, optim.ErrNonFinite) {
+		t.Fatalf("got %v, want optim.ErrNonFinite", err)
+	}
+	for name, b := range weightBytes(tr.Policy()) {
+		if string(b) != string(before[name]) {
+			t.Fatalf("%s changed on a skipped step", name)
+		}
+	}
+	if tr.Steps() != 0 {
+		t.Fatalf("Steps() = %d after a skipped step", tr.Steps())
 	}
 }
 

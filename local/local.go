@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -33,9 +34,12 @@ type Config struct {
 	Model    string // initial model directory
 	Problems string
 	Actors   int
+	// Coordinators is the number of raft nodes: 1 (0 means 1) for development, 3 to have a
+	// leader to kill. Node i serves gRPC on BasePort+i and raft on BasePort+100+i.
+	Coordinators int
 	// Algo is mcts, cispo, grpo or best-of-n; the learner and actors get matching settings.
 	Algo string
-	// BasePort: coordinator gRPC on BasePort, raft +100, learner +200, actor i +300+i.
+	// BasePort: coordinator i's gRPC on BasePort+i, its raft +100+i, learner +200, actor i +300+i.
 	BasePort int
 	// Duration stops the run after this long (0: when the learner stops by itself, --max-steps).
 	Duration time.Duration
@@ -54,8 +58,12 @@ type Proc struct {
 	done chan error
 }
 
-// Wait returns when the process has exited.
-func (p *Proc) Wait() error { return <-p.done }
+// Wait returns when the process has exited, with its exit error; it may be called again.
+func (p *Proc) Wait() error {
+	err := <-p.done
+	p.done <- err
+	return err
+}
 
 // Kill sends SIGKILL (a crash, for fault tests).
 func (p *Proc) Kill() error { return p.cmd.Process.Kill() }
@@ -71,23 +79,23 @@ func (p *Proc) Stop(grace time.Duration) error {
 		return err
 	case <-time.After(grace):
 		p.cmd.Process.Kill() //nolint:errcheck
-		return <-p.done
+		return p.Wait()
 	}
 }
 
 // System is the running set of processes.
 type System struct {
-	cfg         Config
-	log         *slog.Logger
-	Coordinator *Proc
-	Learner     *Proc
-	Actors      []*Proc
-	mu          sync.Mutex
+	cfg          Config
+	log          *slog.Logger
+	Coordinators []*Proc
+	Learner      *Proc
+	Actors       []*Proc
+	mu           sync.Mutex
 }
 
 // Addresses of the roles.
-func (c Config) coordAddr() string      { return "127.0.0.1:" + strconv.Itoa(c.BasePort) }
-func (c Config) raftAddr() string       { return "127.0.0.1:" + strconv.Itoa(c.BasePort+100) }
+func (c Config) coordAddr(i int) string { return "127.0.0.1:" + strconv.Itoa(c.BasePort+i) }
+func (c Config) raftAddr(i int) string  { return "127.0.0.1:" + strconv.Itoa(c.BasePort+100+i) }
 func (c Config) LearnerAddr() string    { return "127.0.0.1:" + strconv.Itoa(c.BasePort+200) }
 func (c Config) actorAddr(i int) string { return "127.0.0.1:" + strconv.Itoa(c.BasePort+300+i) }
 
@@ -119,15 +127,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*System, error) {
 		return nil, err
 	}
 	s := &System{cfg: cfg, log: log}
-	if s.Coordinator, err = s.spawn("coordinator", "coordinator", "--id", "local", "--grpc-addr", cfg.coordAddr(),
-		"--raft-addr", cfg.raftAddr(), "--data-dir", filepath.Join(cfg.DataDir, "coordinator"), "--bootstrap", "self"); err != nil {
+	if err := s.startCoordinators(ctx); err != nil {
+		s.Stop()
 		return nil, err
 	}
-	if err := waitServing(ctx, cfg.coordAddr(), s.Coordinator); err != nil {
-		s.Stop()
-		return nil, fmt.Errorf("coordinator: %w", err)
-	}
-	args := append([]string{"learner", "--coordinators", cfg.coordAddr(), "--addr", cfg.LearnerAddr(),
+	args := append([]string{"learner", "--coordinators", cfg.CoordinatorAddrs(), "--addr", cfg.LearnerAddr(),
 		"--data-dir", filepath.Join(cfg.DataDir, "learner"), "--model", cfg.Model, "--algo", cfg.Algo}, cfg.LearnerArgs...)
 	if s.Learner, err = s.spawn("learner", args...); err != nil {
 		s.Stop()
@@ -146,13 +150,67 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*System, error) {
 	return s, nil
 }
 
-// StartActor launches (or relaunches) actor i.
-func (s *System) StartActor(i int, algo string) (*Proc, error) {
+// coordinators is the number of raft nodes to run.
+func (c Config) coordinators() int { return max(c.Coordinators, 1) }
+
+// CoordinatorID is coordinator i's raft id.
+func (c Config) CoordinatorID(i int) string {
+	if c.coordinators() == 1 {
+		return "local"
+	}
+	return fmt.Sprintf("c%d", i)
+}
+
+// CoordinatorAddrs lists the coordinators' gRPC addresses, comma-separated, as --coordinators
+// takes them.
+func (c Config) CoordinatorAddrs() string {
+	addrs := make([]string, c.coordinators())
+	for i := range addrs {
+		addrs[i] = c.coordAddr(i)
+	}
+	return strings.Join(addrs, ",")
+}
+
+// startCoordinators launches the raft nodes and waits until each serves (knows a leader).
+func (s *System) startCoordinators(ctx context.Context) error {
+	c := s.cfg
+	bootstrap := "self"
+	if c.coordinators() > 1 {
+		peers := make([]string, c.coordinators())
+		for i := range peers {
+			peers[i] = c.CoordinatorID(i) + "=" + c.raftAddr(i) + "=" + c.coordAddr(i)
+		}
+		bootstrap = strings.Join(peers, ",")
+	}
+	for i := range c.coordinators() {
+		name := "coordinator"
+		if c.coordinators() > 1 {
+			name = fmt.Sprintf("coordinator-%d", i)
+		}
+		p, err := s.spawn(name, "coordinator", "--id", c.CoordinatorID(i), "--grpc-addr", c.coordAddr(i),
+			"--raft-addr", c.raftAddr(i), "--data-dir", filepath.Join(c.DataDir, name), "--bootstrap", bootstrap)
+		if err != nil {
+			return err
+		}
+		s.Coordinators = append(s.Coordinators, p)
+	}
+	for i, p := range s.Coordinators {
+		if err := waitServing(ctx, c.coordAddr(i), p); err != nil {
+			return fmt.Errorf("%s: %w", p.Name, err)
+		}
+	}
+	return nil
+}
+
+// StartActor launches (or relaunches) actor i; extra flags follow Config.ActorArgs (and so win
+// over them).
+func (s *System) StartActor(i int, algo string, extra ...string) (*Proc, error) {
 	c := s.cfg
 	name := fmt.Sprintf("actor-%d", i)
-	args := append([]string{"actor", "--coordinators", c.coordAddr(), "--id", name, "--addr", c.actorAddr(i),
+	args := append([]string{"actor", "--coordinators", c.CoordinatorAddrs(), "--id", name, "--addr", c.actorAddr(i),
 		"--data-dir", filepath.Join(c.DataDir, name), "--model", c.Model, "--problems", c.Problems, "--algo", algo,
 		"--seed", strconv.Itoa(i + 1)}, c.ActorArgs...)
+	args = append(args, extra...)
 	p, err := s.spawn(name, args...)
 	if err != nil {
 		return nil, err
@@ -168,7 +226,7 @@ func (s *System) StartActor(i int, algo string) (*Proc, error) {
 
 // RestartLearner launches the learner again with the same arguments (after a kill).
 func (s *System) RestartLearner(ctx context.Context) error {
-	args := append([]string{"learner", "--coordinators", s.cfg.coordAddr(), "--addr", s.cfg.LearnerAddr(),
+	args := append([]string{"learner", "--coordinators", s.cfg.CoordinatorAddrs(), "--addr", s.cfg.LearnerAddr(),
 		"--data-dir", filepath.Join(s.cfg.DataDir, "learner"), "--model", s.cfg.Model, "--algo", s.cfg.Algo}, s.cfg.LearnerArgs...)
 	p, err := s.spawn("learner", args...)
 	if err != nil {
@@ -241,9 +299,11 @@ func (s *System) Stop() {
 	if s.Learner != nil {
 		s.Learner.Stop(30 * time.Second) //nolint:errcheck
 	}
-	if s.Coordinator != nil {
-		s.Coordinator.Stop(10 * time.Second) //nolint:errcheck
+	for _, p := range s.Coordinators {
+		wg.Add(1)
+		go func() { defer wg.Done(); p.Stop(10 * time.Second) }() //nolint:errcheck
 	}
+	wg.Wait()
 }
 
 // Status asks the learner for its status.

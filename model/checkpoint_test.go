@@ -255,3 +255,31 @@ func copyDir(t *testing.T, src string) string {
 	}
 	return dst
 }
+
+// TestF16Checkpoint: an f16 checkpoint (which transformers can write) loads as f32, equal to the
+// f16-rounded weights (libtorch 1.13 has no f16 math on CPU, so the loader converts).
+func TestF16Checkpoint(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	m := tinyPreset(t)
+	dir := t.TempDir()
+	must(t, m.Save(dir, gotch.Float))
+	all := readAll(t, dir)
+	must(t, writeSafetensors(filepath.Join(dir, "model.safetensors"), all, gotch.Half, nil))
+	back, err := Load(dir, Options{Device: gotch.CPU})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer back.Close()
+	for i, p := range m.Params() {
+		r := p.Tensor.MustTotype(gotch.Half, false)
+		want := float32s(r)
+		r.MustDrop()
+		got := float32s(back.Params()[i].Tensor)
+		for j := range want {
+			if want[j] != got[j] {
+				t.Fatalf("%s[%d]: f16-rounded %v, loaded %v", p.Name, j, want[j], got[j])
+			}
+		}
+	}
+}

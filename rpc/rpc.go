@@ -71,6 +71,9 @@ func NewServer(cfg Config, reg prometheus.Registerer, log *slog.Logger, extra ..
 		grpc.MaxRecvMsgSize(cfg.maxMsgBytes()),
 		grpc.MaxSendMsgSize(cfg.maxMsgBytes()),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: serverMinPing, PermitWithoutStream: true}),
+		// Ping idle clients too, so a stream from a host that vanished without a reset ends in
+		// seconds rather than hours.
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: clientPingInterval, Timeout: pingTimeout}),
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
 	}, extra...)

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -39,7 +40,8 @@ type FetchOptions struct {
 	// RetryBackoff is the pause before the first retry of a source; it doubles per retry up to
 	// maxRetryBackoff (default 100ms).
 	RetryBackoff time.Duration
-	// StallTimeout ends a stream that delivers nothing for this long, to be retried (default 30s).
+	// StallTimeout ends a stream, to be retried, when Fetch has waited this long for its next
+	// message (default 30s). Time spent writing and syncing files does not count.
 	StallTimeout time.Duration
 	// MaxBytes is the largest checkpoint accepted, summed over its files: a manifest claiming
 	// more is refused before anything is written. Set it to the size the coordinator recorded
@@ -221,49 +223,53 @@ func retryable(err error) bool {
 	return true
 }
 
-// stream runs one Fetch stream from src, ending it if it stalls.
+// stream runs one Fetch stream from src, ending it if the source stalls. The stall clock runs
+// only while waiting for the source: syncing a multi-gigabyte file at its end can take longer
+// than StallTimeout on a slow disk, and that is not the source's fault.
 func (f *fetch) stream(ctx context.Context, src Source) error {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var stalled atomic.Bool
 	timer := time.AfterFunc(f.opts.StallTimeout, func() { stalled.Store(true); cancel() })
 	defer timer.Stop()
-	err := f.receive(sctx, src, func() { timer.Reset(f.opts.StallTimeout) })
+	recv := func(stream grpc.ServerStreamingClient[tsdv1.WeightMessage]) (*tsdv1.WeightMessage, error) {
+		timer.Reset(f.opts.StallTimeout)
+		defer timer.Stop()
+		return stream.Recv()
+	}
+	err := f.receive(sctx, src, recv)
 	if err != nil && stalled.Load() && ctx.Err() == nil {
 		return fmt.Errorf("%w: nothing for %v at %s: %w", ErrStalled, f.opts.StallTimeout, f.position(), err)
 	}
 	return err
 }
 
-// receive reads one stream: the manifest, then chunks until the version is complete. alive is
-// called on every message.
-func (f *fetch) receive(ctx context.Context, src Source, alive func()) error {
+// receive reads one stream with recv: the manifest, then chunks until the version is complete.
+func (f *fetch) receive(ctx context.Context, src Source, recv func(grpc.ServerStreamingClient[tsdv1.WeightMessage]) (*tsdv1.WeightMessage, error)) error {
 	stream, err := src.Client.Fetch(ctx, f.request())
 	if err != nil {
 		return fromStatus(err)
 	}
-	msg, err := stream.Recv()
+	msg, err := recv(stream)
 	if err != nil {
 		return fromStatus(err)
 	}
-	alive()
 	if err := f.acceptManifest(msg.GetManifest()); err != nil {
 		return err
 	}
 	for !f.complete() {
-		msg, err := stream.Recv()
+		msg, err := recv(stream)
 		if err == io.EOF {
 			return fmt.Errorf("%w: stream ended at %s", ErrProtocol, f.position())
 		}
 		if err != nil {
 			return fromStatus(err)
 		}
-		alive()
 		if err := f.acceptChunk(msg.GetChunk()); err != nil {
 			return err
 		}
 	}
-	stream.Recv() // lets the server finish the stream instead of seeing it cancelled
+	recv(stream) // lets the server finish the stream instead of seeing it cancelled
 	return nil
 }
 

@@ -98,6 +98,9 @@ func runActor(ctx context.Context, rf *roleFlags, cfg actor.Config, bind string,
 		return err
 	}
 	reg := rpc.NewRegistry()
+	if err := a.RegisterMetrics(reg); err != nil {
+		return err
+	}
 	if cfg.Addr != "" {
 		srv, err := rpc.NewServer(rf.rc, reg, log, weights.ServerOptions()...)
 		if err != nil {

@@ -124,6 +124,7 @@ version, publishes it, and serves it to actors. Restarted with the same --data-d
 	f.IntVar(&sc.KeepVersions, "keep-versions", sc.KeepVersions, "published versions kept for serving")
 	f.StringVar(&dtype, "publish-dtype", "f32", "dtype of published weights: f32 or bf16")
 	f.Uint32Var(&sc.Credits, "credits", sc.Credits, "unacked rollouts one actor stream may have in flight")
+	f.IntVar(&sc.MaxBuffer, "max-buffer", sc.MaxBuffer, "untrained rollouts allowed before credits are withheld (0: no limit)")
 	f.IntVar(&sc.MaxCompletionTokens, "max-completion-tokens", sc.MaxCompletionTokens, "refuse samples longer than this")
 	f.DurationVar(&sc.LeaseTTL, "lease-ttl", sc.LeaseTTL, "learner lease length")
 	f.Int64Var(&sc.MaxSteps, "max-steps", 0, "stop after this many optimizer steps (0 = run until stopped)")
@@ -141,6 +142,9 @@ func runLearner(ctx context.Context, rf *roleFlags, sc learner.ServiceConfig, tc
 	}
 	defer svc.Close()
 	reg := rpc.NewRegistry()
+	if err := svc.RegisterMetrics(reg); err != nil {
+		return err
+	}
 	srv, err := rpc.NewServer(rf.rc, reg, log, weights.ServerOptions()...)
 	if err != nil {
 		return err

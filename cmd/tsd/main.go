@@ -47,6 +47,9 @@ TSD_SOME_FLAG. A flag given on the command line wins over the environment.`,
 		newActorCmd(),
 		newStatusCmd(),
 		newLocalCmd(),
+		newSFTCmd(),
+		newEvalCmd(),
+		newDemoCmd(),
 		newHealthCmd(),
 	)
 	return root

@@ -31,7 +31,8 @@ const (
 type LearnerClient interface {
 	// StreamRollouts: the actor opens with a Hello, then sends a rollout whenever it holds a credit.
 	// The learner grants credits (backpressure) and acks each rollout once it is durable on disk, or
-	// rejects it with a reason. A rollout already acked (same actor_id and seq) is acked again as a
+	// rejects it with a reason. An ack with seq 0 only grants credits (withheld while the learner's
+	// buffer of untrained rollouts is full). A rollout already acked (same actor_id and seq) is acked again as a
 	// duplicate and not trained on twice.
 	StreamRollouts(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[RolloutUpload, RolloutAck], error)
 	Status(ctx context.Context, in *StatusRequest, opts ...grpc.CallOption) (*StatusResponse, error)
@@ -76,7 +77,8 @@ func (c *learnerClient) Status(ctx context.Context, in *StatusRequest, opts ...g
 type LearnerServer interface {
 	// StreamRollouts: the actor opens with a Hello, then sends a rollout whenever it holds a credit.
 	// The learner grants credits (backpressure) and acks each rollout once it is durable on disk, or
-	// rejects it with a reason. A rollout already acked (same actor_id and seq) is acked again as a
+	// rejects it with a reason. An ack with seq 0 only grants credits (withheld while the learner's
+	// buffer of untrained rollouts is full). A rollout already acked (same actor_id and seq) is acked again as a
 	// duplicate and not trained on twice.
 	StreamRollouts(grpc.BidiStreamingServer[RolloutUpload, RolloutAck]) error
 	Status(context.Context, *StatusRequest) (*StatusResponse, error)
