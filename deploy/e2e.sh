@@ -6,9 +6,10 @@
 #   2. after --scale actor=3 the learner reports 3 actors,
 #   3. with the raft leader's container and one actor stopped, a new leader is elected and the
 #      versions keep advancing,
-#   4. an actor-only node (deploy/compose.actors.yml, host networking) joins the running system.
+#   4. an actor-only node (deploy/compose.actors.yml, host networking) joins the running system,
+#      and its second replica takes the next port.
 # Everything it started is removed on exit, pass or fail. Needs root (debootstrap) and ports
-# 7001-7003, 7201 and 7301 free on the host.
+# 7001-7003, 7201, 7301 and 7302 free on the host.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -85,7 +86,7 @@ actors_are() { [ "$(actor_count)" = "$1" ]; }
 actors_are_and_version_at_least() { actors_are "$1" && version_at_least "$2"; }
 has_actor() { actors | grep -qx "$1"; }
 
-for port in 7001 7002 7003 7201 7301; do
+for port in 7001 7002 7003 7201 7301 7302; do
 	if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
 		fail "port $port is in use on this host (the compose files publish it)"
 	fi
@@ -129,7 +130,9 @@ v=$(version)
 HEAD_ADDR=127.0.0.1 ACTOR_HOST=$actor_host node2_compose up -d
 wait_until 180 "actor $node_host-0 of an actor-only node joins (from v$v)" \
 	eval "has_actor $node_host-0 && version_at_least $((v + 2))"
-phase "actor-only node joins"
+HEAD_ADDR=127.0.0.1 ACTOR_HOST=$actor_host node2_compose up -d --scale actor=2
+wait_until 180 "its second replica $node_host-1 (port 7302) joins" has_actor "$node_host-1"
+phase "actor-only node joins, scales to 2"
 
 echo "e2e: tsd status --learner $learner (from the host, over gRPC):"
 "$tsd" status --learner "$learner" | sed 's/^/    /'
