@@ -5,7 +5,7 @@
 #   1. the policy version advances,
 #   2. after --scale actor=3 the learner reports 3 actors,
 #   3. with the raft leader's container and one actor stopped, a new leader is elected and the
-#      versions keep advancing,
+#      versions keep advancing; the old leader, started again, rejoins,
 #   4. an actor-only node (deploy/compose.actors.yml, host networking) joins the running system,
 #      and its second replica takes the next port.
 # Everything it started is removed on exit, pass or fail. Needs root (debootstrap) and ports
@@ -85,6 +85,7 @@ version_at_least() { [ "$(version)" -ge "$1" ]; }
 actors_are() { [ "$(actor_count)" = "$1" ]; }
 actors_are_and_version_at_least() { actors_are "$1" && version_at_least "$2"; }
 has_actor() { actors | grep -qx "$1"; }
+serving() { "$tsd" health --addr "$1" >/dev/null 2>&1; }
 
 for port in 7001 7002 7003 7201 7301 7302; do
 	if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
@@ -123,6 +124,10 @@ if [ -z "$new_leader" ] || [ "$new_leader" = "$old_leader" ]; then
 fi
 echo "e2e: ok: new raft leader $new_leader"
 phase "leader and actor stopped"
+
+docker start "$(head_compose ps -q "$old_leader")" >/dev/null
+wait_until 120 "the old leader $old_leader rejoins and reports SERVING" serving "127.0.0.1:700${old_leader#coord}"
+phase "old leader restarted"
 
 node_host=$(hostname)
 actor_host=$(hostname -I | awk '{print $1}')
