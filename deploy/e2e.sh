@@ -130,7 +130,8 @@ wait_until 120 "the old leader $old_leader rejoins and reports SERVING" serving 
 phase "old leader restarted"
 
 node_host=$(hostname)
-actor_host=$(hostname -I | awk '{print $1}')
+# The host's first IPv4 address: the head node's containers reach the actor node's actors there.
+actor_host=$(hostname -I | tr ' ' '\n' | grep -m1 -E '^[0-9]+(\.[0-9]+){3}$' || echo 127.0.0.1)
 v=$(version)
 HEAD_ADDR=127.0.0.1 ACTOR_HOST=$actor_host node2_compose up -d
 wait_until 180 "actor $node_host-0 of an actor-only node joins (from v$v)" \
