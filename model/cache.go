@@ -151,9 +151,13 @@ func (m *Qwen2) forwardNew(tp *tape, c *Cache, toks [][]int32, S int) *ts.Tensor
 		}
 		c.valid[r] = append(c.valid[r], newValid...)
 	}
+	maxPos := int64(0)
+	for _, p := range pos {
+		maxPos = max(maxPos, p)
+	}
 	idT := fromInt64(tp, ids, []int64{int64(B), int64(S)}, m.dev)
 	posT := fromInt64(tp, pos, []int64{int64(B), int64(S)}, m.dev)
-	return m.forward(tp, idT, posT, attnBias(tp, c.valid, S, m.dev), c)
+	return m.forward(tp, idT, posT, maxPos, attnBias(tp, c.valid, S, m.dev), c)
 }
 
 // setLast records each row's last logits and hidden state; rows that got no tokens keep theirs.
@@ -189,9 +193,13 @@ func (c *Cache) append(tp *tape, layer int, k, v *ts.Tensor) (*ts.Tensor, *ts.Te
 }
 
 // attnBias builds the additive attention mask (B, 1, 1, S, T) for S new columns at the end of T:
-// 0 where the key column holds a real token at or before the query column, −1e30 elsewhere.
+// 0 where the key column holds a real token at or before the query column, −1e30 elsewhere. It is
+// nil when nothing needs masking (one new column, no padding): the common decoding step.
 func attnBias(tp *tape, valid [][]bool, S int, dev gotch.Device) *ts.Tensor {
 	B, T := len(valid), len(valid[0])
+	if S == 1 && allTrue(valid) {
+		return nil
+	}
 	keys := make([]float32, B*T)
 	for r, row := range valid {
 		for t, ok := range row {
@@ -214,6 +222,17 @@ func attnBias(tp *tape, valid [][]bool, S int, dev gotch.Device) *ts.Tensor {
 	defer one.MustDrop()
 	defer big.MustDrop()
 	return tp.t(tp.t(allowed.SubScalar(one, false)).MulScalar(big, false)) // 0 or −1e30
+}
+
+func allTrue(rows [][]bool) bool {
+	for _, row := range rows {
+		for _, ok := range row {
+			if !ok {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // Select returns a new cache holding the given rows of c, in order; a row may be taken many times

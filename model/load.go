@@ -262,23 +262,37 @@ func (m *Qwen2) initParam(p param) (err error) {
 	return nil
 }
 
-// finish sets gradients on or off for every weight.
-func (m *Qwen2) finish(opts Options) error {
+// finish prepares the rotary tables' rotation and sets gradients on or off for every weight.
+func (m *Qwen2) finish(opts Options) (err error) {
+	func() {
+		defer catch(&err)
+		m.rope.rotation(m.dev, m.dtype)
+	}()
+	if err != nil {
+		return err
+	}
 	return m.SetTrainable(opts.Trainable)
 }
 
-// SetTrainable turns gradients on or off for every weight.
+// SetTrainable turns gradients on or off for every weight. A model that is not trainable decodes
+// with fused weights (fuse.go).
 func (m *Qwen2) SetTrainable(on bool) (err error) {
-	defer catch(&err)
-	for _, p := range m.params {
-		x, err := (*p.ptr).SetRequiresGrad(on, false)
-		if err != nil {
-			panic(torchError{err})
+	m.unfuse()
+	func() {
+		defer catch(&err)
+		for _, p := range m.params {
+			x, err := (*p.ptr).SetRequiresGrad(on, false)
+			if err != nil {
+				panic(torchError{err})
+			}
+			(*p.ptr).MustDrop()
+			*p.ptr = x
 		}
-		(*p.ptr).MustDrop()
-		*p.ptr = x
+	}()
+	if err != nil || on {
+		return err
 	}
-	return nil
+	return m.fuse()
 }
 
 // FreshValueHead reports whether Load created the value head because the checkpoint had none.

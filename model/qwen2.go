@@ -44,6 +44,11 @@ type block struct {
 	q, k, v, o        *ts.Tensor // (nh·hd, H), (nkv·hd, H), (nkv·hd, H), (H, nh·hd)
 	qb, kb, vb        *ts.Tensor // (nh·hd), (nkv·hd), (nkv·hd)
 	gate, up, down    *ts.Tensor // (I, H), (I, H), (H, I)
+
+	// Inference only (the model is not trainable): q, k, v fused into one projection with the
+	// attention norm's weight and 1/√hd folded in, and gate and up with the MLP norm's weight.
+	qkv, qkvb  *ts.Tensor // ((nh+2nkv)·hd, H), ((nh+2nkv)·hd)
+	gateN, upN *ts.Tensor // (I, H)
 }
 
 // valueHead is the source's MLP H → F → H → 1 with ReLU and a tanh output in [−1, 1].
@@ -124,6 +129,7 @@ func (m *Qwen2) Device() gotch.Device { return m.dev }
 
 // Close frees every weight. The model must not be used afterwards.
 func (m *Qwen2) Close() {
+	m.unfuse()
 	for _, p := range m.params {
 		if *p.ptr != nil {
 			(*p.ptr).MustDrop()
@@ -136,56 +142,79 @@ func (m *Qwen2) Close() {
 	m.consts.attnScale.MustDrop()
 }
 
-// forward runs the decoder over the new columns ids (B, S). pos (B, S) holds each token's position,
-// bias (B, 1, 1, S, T) the additive attention mask over all T = cached + S columns. When cache is not
-// nil, each layer's keys and values are appended to it. It returns the final normed hidden states
-// (B, S, H).
-func (m *Qwen2) forward(tp *tape, ids, pos, bias *ts.Tensor, cache *Cache) *ts.Tensor {
+// forward runs the decoder over the new columns ids (B, S). pos (B, S) holds each token's position
+// (at most maxPos),
+// bias (B, 1, 1, S, T) the additive attention mask over all T = cached + S columns (nil: every
+// column may be attended to). When cache is not nil, each layer's keys and values are appended to
+// it. It returns the final normed hidden states (B, S, H).
+func (m *Qwen2) forward(tp *tape, ids, pos *ts.Tensor, maxPos int64, bias *ts.Tensor, cache *Cache) *ts.Tensor {
 	x := tp.t(ts.Embedding(m.embed, ids, -1, false, false)) // (B, S, H)
-	cos, sin := m.rope.at(tp, pos, m.dev, m.dtype)          // (B, 1, S, hd) each
+	cos, sin := m.rope.at(tp, pos, maxPos, m.dev, m.dtype)  // (B, 1, S, hd) each
 	for i := range m.layers {
 		b := &m.layers[i]
-		h := tp.t(x.Add(m.attention(tp, b, m.rmsNorm(tp, x, b.attnNorm), cos, sin, bias, cache, i), false))
-		x = tp.t(h.Add(m.mlp(tp, b, m.rmsNorm(tp, h, b.mlpNorm)), false))
+		h := tp.t(x.Add(m.attention(tp, b, x, cos, sin, bias, cache, i), false))
+		x = tp.t(h.Add(m.mlp(tp, b, h), false))
 	}
 	return m.rmsNorm(tp, x, m.norm)
 }
 
-// rmsNorm is w ⊙ x / sqrt(mean(x²) + ε), with the statistics in f32 as Hugging Face computes them.
+// rmsNorm is w ⊙ x / sqrt(mean(x²) + ε), with the statistics in f32 as Hugging Face computes them;
+// w nil skips the scaling (folded into the next projection).
 func (m *Qwen2) rmsNorm(tp *tape, x, w *ts.Tensor) *ts.Tensor {
 	xf := m.toFloat(tp, x)
 	ms := tp.t(tp.t(xf.Square(false)).MeanDim([]int64{-1}, true, m.acc(), false)) // (…, 1)
 	inv := tp.t(tp.t(ms.AddScalar(m.consts.eps, false)).Rsqrt(false))
 	y := m.toDType(tp, tp.t(xf.Mul(inv, false)))
+	if w == nil {
+		return y
+	}
 	return tp.t(y.Mul(w, false))
 }
 
-// attention is grouped-query causal self-attention over the new columns of x (B, S, H).
+// attention is grouped-query causal self-attention over the new columns of x (B, S, H), the
+// residual stream before its norm.
 func (m *Qwen2) attention(tp *tape, b *block, x, cos, sin, bias *ts.Tensor, cache *Cache, layer int) *ts.Tensor {
 	shape, _ := x.Size()
 	B, S := shape[0], shape[1]
 	nh, nkv, hd := int64(m.cfg.NumAttentionHeads), int64(m.cfg.NumKeyValueHeads), int64(m.cfg.HeadDim())
 	rep := nh / nkv
-	q := m.heads(tp, tp.t(ts.Linear(x, b.q, b.qb)), B, S, nh)  // (B, nh, S, hd)
-	k := m.heads(tp, tp.t(ts.Linear(x, b.k, b.kb)), B, S, nkv) // (B, nkv, S, hd)
-	v := m.heads(tp, tp.t(ts.Linear(x, b.v, b.vb)), B, S, nkv) // (B, nkv, S, hd)
-	q, k = applyRope(tp, q, cos, sin), applyRope(tp, k, cos, sin)
+	q, k, v := m.project(tp, b, x, cos, sin) // q/√hd (B, nh, S, hd); k, v (B, nkv, S, hd)
 	if cache != nil {
 		k, v = cache.append(tp, layer, k, v) // (B, nkv, T, hd)
 	}
 	T, _ := k.Size()
 	t := T[2]
 	// Each kv head serves rep consecutive query heads: fold them into the query length.
-	qg := tp.t(q.Reshape([]int64{B, nkv, rep * S, hd}, false))                      // (B, nkv, rep·S, hd)
-	qg = tp.t(qg.MulScalar(m.consts.attnScale, false))                              // q/√hd
-	scores := tp.t(qg.Matmul(tp.t(k.Transpose(-1, -2, false)), false))              // (B, nkv, rep·S, T)
-	scores = m.toFloat(tp, tp.t(scores.View([]int64{B, nkv, rep, S, t}, false)))    // (B, nkv, rep, S, T)
-	probs := tp.t(tp.t(scores.Add(bias, false)).Softmax(-1, m.acc(), false))        // f32 softmax
+	qg := tp.t(q.Reshape([]int64{B, nkv, rep * S, hd}, false))                   // (B, nkv, rep·S, hd)
+	scores := tp.t(qg.Matmul(tp.t(k.Transpose(-1, -2, false)), false))           // (B, nkv, rep·S, T)
+	scores = m.toFloat(tp, tp.t(scores.View([]int64{B, nkv, rep, S, t}, false))) // (B, nkv, rep, S, T)
+	if bias != nil {
+		scores = tp.t(scores.Add(bias, false))
+	}
+	probs := tp.t(scores.Softmax(-1, m.acc(), false))                               // f32 softmax
 	probs = m.toDType(tp, tp.t(probs.View([]int64{B, nkv, rep * S, t}, false)))     // (B, nkv, rep·S, T)
 	out := tp.t(probs.Matmul(v, false))                                             // (B, nkv, rep·S, hd)
 	out = tp.t(tp.t(out.View([]int64{B, nh, S, hd}, false)).Transpose(1, 2, false)) // (B, S, nh, hd)
 	out = tp.t(out.Reshape([]int64{B, S, nh * hd}, false))                          // (B, S, H)
 	return tp.t(ts.Linear(out, b.o, ts.None))
+}
+
+// project computes the rotated, scaled queries and the rotated keys and the values of x.
+func (m *Qwen2) project(tp *tape, b *block, x, cos, sin *ts.Tensor) (q, k, v *ts.Tensor) {
+	shape, _ := x.Size()
+	B, S := shape[0], shape[1]
+	nh, nkv := int64(m.cfg.NumAttentionHeads), int64(m.cfg.NumKeyValueHeads)
+	if b.qkv != nil { // inference: one projection, the norm's weight and 1/√hd folded in
+		all := m.heads(tp, tp.t(ts.Linear(m.rmsNorm(tp, x, nil), b.qkv, b.qkvb)), B, S, nh+2*nkv) // (B, nh+2nkv, S, hd)
+		qk := m.rope.apply(tp, tp.t(all.Narrow(1, 0, nh+nkv, false)), cos, sin)
+		return tp.t(qk.Narrow(1, 0, nh, false)), tp.t(qk.Narrow(1, nh, nkv, false)), tp.t(all.Narrow(1, nh+nkv, nkv, false))
+	}
+	xn := m.rmsNorm(tp, x, b.attnNorm)
+	q = m.heads(tp, tp.t(ts.Linear(xn, b.q, b.qb)), B, S, nh)  // (B, nh, S, hd)
+	k = m.heads(tp, tp.t(ts.Linear(xn, b.k, b.kb)), B, S, nkv) // (B, nkv, S, hd)
+	v = m.heads(tp, tp.t(ts.Linear(xn, b.v, b.vb)), B, S, nkv) // (B, nkv, S, hd)
+	q = tp.t(m.rope.apply(tp, q, cos, sin).MulScalar(m.consts.attnScale, false))
+	return q, m.rope.apply(tp, k, cos, sin), v
 }
 
 // heads splits a projection (B, S, n·hd) into (B, n, S, hd).
@@ -194,10 +223,16 @@ func (m *Qwen2) heads(tp *tape, x *ts.Tensor, B, S, n int64) *ts.Tensor {
 	return tp.t(x.Transpose(1, 2, false))
 }
 
-// mlp is down(SiLU(gate(x)) ⊙ up(x)).
-func (m *Qwen2) mlp(tp *tape, b *block, x *ts.Tensor) *ts.Tensor {
-	g := tp.t(tp.t(ts.Linear(x, b.gate, ts.None)).Silu(false))
-	u := tp.t(ts.Linear(x, b.up, ts.None))
+// mlp is down(SiLU(gate(x)) ⊙ up(x)) of the normed residual stream h.
+func (m *Qwen2) mlp(tp *tape, b *block, h *ts.Tensor) *ts.Tensor {
+	gate, up, x := b.gate, b.up, (*ts.Tensor)(nil)
+	if b.gateN != nil { // inference: the norm's weight folded into gate and up
+		gate, up, x = b.gateN, b.upN, m.rmsNorm(tp, h, nil)
+	} else {
+		x = m.rmsNorm(tp, h, b.mlpNorm)
+	}
+	g := tp.t(tp.t(ts.Linear(x, gate, ts.None)).Silu(false))
+	u := tp.t(ts.Linear(x, up, ts.None))
 	return tp.t(ts.Linear(tp.t(g.Mul(u, false)), b.down, ts.None))
 }
 
@@ -248,13 +283,13 @@ type rope struct {
 	headDim  int64
 	cos, sin *ts.Tensor // (P, hd) f32 on the model's device
 	size     int64
+	rot      *ts.Tensor // (hd, hd) in the model's dtype: x·rot = rotate_half(x)
 }
 
-// at gathers the tables at positions pos (B, S), giving (B, 1, S, hd) each in dtype.
-func (r *rope) at(tp *tape, pos *ts.Tensor, dev gotch.Device, dtype gotch.DType) (*ts.Tensor, *ts.Tensor) {
-	maxPos := tp.t(pos.Max(false))
-	need := int64s(maxPos)[0] + 1
-	if need > r.size {
+// at gathers the tables at positions pos (B, S), none above maxPos, giving (B, 1, S, hd) each in
+// dtype.
+func (r *rope) at(tp *tape, pos *ts.Tensor, maxPos int64, dev gotch.Device, dtype gotch.DType) (*ts.Tensor, *ts.Tensor) {
+	if need := maxPos + 1; need > r.size {
 		r.grow(need, dev)
 	}
 	shape, _ := pos.Size()
@@ -285,7 +320,8 @@ func (r *rope) grow(need int64, dev gotch.Device) {
 			sin[p*hd+i], sin[p*hd+i+half] = s, s
 		}
 	}
-	r.close()
+	dropNil(&r.cos)
+	dropNil(&r.sin)
 	var tp tape
 	r.cos = tp.detach(fromFloat32(&tp, cos, []int64{size, hd}, dev))
 	r.sin = tp.detach(fromFloat32(&tp, sin, []int64{size, hd}, dev))
@@ -294,19 +330,32 @@ func (r *rope) grow(need int64, dev gotch.Device) {
 }
 
 func (r *rope) close() {
-	if r.cos != nil {
-		r.cos.MustDrop()
-		r.sin.MustDrop()
-		r.cos, r.sin, r.size = nil, nil, 0
-	}
+	dropNil(&r.cos)
+	dropNil(&r.sin)
+	dropNil(&r.rot)
+	r.size = 0
 }
 
-// applyRope rotates x (B, n, S, hd): x·cos + rotate_half(x)·sin, rotate_half(x) = [−x₂, x₁].
-func applyRope(tp *tape, x, cos, sin *ts.Tensor) *ts.Tensor {
-	shape, _ := x.Size()
-	half := shape[3] / 2
-	x1 := tp.t(x.Narrow(-1, 0, half, false))
-	x2 := tp.t(x.Narrow(-1, half, half, false))
-	rot := tp.t(ts.Cat([]*ts.Tensor{tp.t(x2.Neg(false)), x1}, -1))
+// rotation builds R with x·R = [−x₂, x₁]: R[i+h, i] = −1 and R[i, i+h] = 1 for i < h.
+func (r *rope) rotation(dev gotch.Device, dtype gotch.DType) {
+	hd, h := r.headDim, r.headDim/2
+	m := make([]float32, hd*hd)
+	for i := int64(0); i < h; i++ {
+		m[(i+h)*hd+i] = -1
+		m[i*hd+i+h] = 1
+	}
+	var tp tape
+	x := fromFloat32(&tp, m, []int64{hd, hd}, dev)
+	if dtype != gotch.Float {
+		x = tp.t(x.Totype(dtype, false))
+	}
+	r.rot = tp.detach(x)
+	tp.free()
+}
+
+// apply rotates x (B, n, S, hd): x·cos + rotate_half(x)·sin, where rotate_half(x) = [−x₂, x₁] is
+// the product x·R with a fixed ±1 permutation matrix R (one op instead of four).
+func (r *rope) apply(tp *tape, x, cos, sin *ts.Tensor) *ts.Tensor {
+	rot := tp.t(x.Matmul(r.rot, false))
 	return tp.t(tp.t(x.Mul(cos, false)).Add(tp.t(rot.Mul(sin, false)), false))
 }

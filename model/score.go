@@ -66,9 +66,9 @@ func (m *Qwen2) score(tp *tape, seqs [][]int32, T int, opts ScoreOptions) *Score
 	idT := fromInt64(tp, ids, []int64{int64(B), int64(T)}, m.dev)
 	posT := fromInt64(tp, pos, []int64{int64(B), int64(T)}, m.dev)
 	// Right padding: a causal mask alone keeps real tokens from seeing the padding after them.
-	h := m.forward(tp, idT, posT, causalBias(tp, T, m.dev), nil) // (B, T, H)
-	h = tp.t(h.Narrow(1, 0, int64(T-1), false))                  // (B, T−1, H)
-	logp := tp.t(m.logits(tp, h).LogSoftmax(-1, m.acc(), false)) // (B, T−1, V)
+	h := m.forward(tp, idT, posT, int64(T-1), causalBias(tp, T, m.dev), nil) // (B, T, H)
+	h = tp.t(h.Narrow(1, 0, int64(T-1), false))                              // (B, T−1, H)
+	logp := tp.t(m.logits(tp, h).LogSoftmax(-1, m.acc(), false))             // (B, T−1, V)
 	next := tp.t(tp.t(idT.Narrow(1, 1, int64(T-1), false)).Unsqueeze(-1, false))
 	s := &Scores{
 		LogProbs: tp.detach(tp.t(tp.t(logp.Gather(-1, next, false, false)).SqueezeDim(-1, false))), // (B, T−1)
