@@ -118,11 +118,11 @@ v=$(version)
 echo "e2e: stopping the raft leader $old_leader and actor ${victim:0:12} at version $v"
 docker stop "$(head_compose ps -q "$old_leader")" "$victim" >/dev/null
 wait_until 180 "2 actors left, versions still advance (from v$v)" actors_are_and_version_at_least 2 $((v + 3))
-new_leader=$(leader)
-if [ -z "$new_leader" ] || [ "$new_leader" = "$old_leader" ]; then
-	fail "leader after the stop: '$new_leader' (was $old_leader)"
-fi
-echo "e2e: ok: new raft leader $new_leader"
+# Right after the stop, followers still name the old leader, and under load an election can take a
+# few rounds: poll until another node leads.
+new_leader() { local l; l=$(leader); [ -n "$l" ] && [ "$l" != "$old_leader" ]; }
+wait_until 60 "a new raft leader is elected (was $old_leader)" new_leader
+echo "e2e: ok: new raft leader $(leader)"
 phase "leader and actor stopped"
 
 docker start "$(head_compose ps -q "$old_leader")" >/dev/null
