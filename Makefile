@@ -15,7 +15,7 @@ export OMP_WAIT_POLICY ?= PASSIVE
 # Pure-Go packages run under the race detector too.
 RACE_PKGS := ./tokenizer/... ./countdown/... ./mcts/... ./coordinator/... ./rpc/... ./hub/... ./rolloutlog/...
 
-.PHONY: all gotch build test vet lint proto clean run compare
+.PHONY: all gotch build test vet lint proto clean run compare image e2e
 
 all: build
 
@@ -37,6 +37,18 @@ lint: gotch
 test: vet lint
 	$(GO) test ./...
 	$(GO) test -race $(RACE_PKGS)
+	deploy/entrypoint_test.sh
+	@if docker info >/dev/null 2>&1; then $(MAKE) --no-print-directory e2e; \
+	else echo "e2e: skipped: no Docker engine answers ('docker info' failed)"; fi
+
+# The CPU image tsd:cpu, built without a registry (docs/deploy.md).
+image:
+	deploy/image.sh
+
+# Images, docker-compose.yml with 2 then 3 actors, a raft leader and an actor stopped, an
+# actor-only node: on the Docker engine of this machine (docs/deploy.md).
+e2e:
+	deploy/e2e.sh
 
 # The embedded default: tiny model, warm start, MCTS distillation on loopback, before/after table.
 run: build

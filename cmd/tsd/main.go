@@ -50,6 +50,7 @@ TSD_SOME_FLAG. A flag given on the command line wins over the environment.`,
 		newSFTCmd(),
 		newEvalCmd(),
 		newDemoCmd(),
+		newHealthCmd(),
 	)
 	return root
 }
