@@ -4,6 +4,9 @@
 #
 #   bench/model.sh [MODEL_DIR] [THREADS]     (default: a fresh tiny model, all cores)
 set -euo pipefail
+# Both sides get the same threading environment: OpenMP threads that sleep between regions (tsd
+# sets this for itself) and as many OpenBLAS threads as libtorch threads.
+export OMP_WAIT_POLICY=PASSIVE
 cd "$(dirname "$0")/.."
 make -s build
 dir=${1:-runs/bench-tiny}
@@ -20,7 +23,7 @@ for batch in 1 8; do
 	go=0 py=0
 	for _ in 1 2 3; do # interleave, keep each side's best
 		g=$(bin/tsd bench decode --model "$dir" --threads "$threads" --batch "$batch" --repeat 1 | field tokens_per_s)
-		p=$(OMP_NUM_THREADS=$threads /usr/bin/python3 bench/decode.py "$dir" --threads "$threads" --batch "$batch" --repeat 1 | field tokens_per_s)
+		p=$(OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads /usr/bin/python3 bench/decode.py "$dir" --threads "$threads" --batch "$batch" --repeat 1 | field tokens_per_s)
 		go=$(echo "$go $g" | awk '{print ($2>$1)?$2:$1}')
 		py=$(echo "$py $p" | awk '{print ($2>$1)?$2:$1}')
 	done

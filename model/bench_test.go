@@ -33,7 +33,7 @@ func benchModel(b *testing.B, preset string, vocab int) *Qwen2 {
 func benchDecode(b *testing.B, m *Qwen2, batch, promptLen, newTokens int) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	if err := torch.SetThreads(runtime.NumCPU()); err != nil {
+	if err := torch.SetThreads(benchThreads()); err != nil {
 		b.Fatal(err)
 	}
 	prompts := make([][]int32, batch)
@@ -102,3 +102,6 @@ func BenchmarkTrainTiny(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*8*160)/b.Elapsed().Seconds(), "tokens/s")
 }
+
+// benchThreads is libtorch's thread count in benchmarks: OMP_NUM_THREADS, else every core.
+func benchThreads() int { return torch.ThreadsFromEnv(runtime.NumCPU()) }

@@ -149,14 +149,17 @@ func (m *Qwen2) Close() {
 // column may be attended to). When cache is not nil, each layer's keys and values are appended to
 // it. It returns the final normed hidden states (B, S, H).
 func (m *Qwen2) forward(tp *tape.Tape, ids, pos *ts.Tensor, maxPos int64, bias *ts.Tensor, cache *Cache) *ts.Tensor {
-	x := tp.T(ts.Embedding(m.embed, ids, -1, false, false)) // (B, S, H)
-	cos, sin := m.rope.at(tp, pos, maxPos, m.dev, m.dtype)  // (B, 1, S, hd) each
+	shape, _ := ids.Size()
+	B, S, H := shape[0], shape[1], int64(m.cfg.HiddenSize)
+	// The residual stream stays 2-D (B·S, H): projections are then single matrix products.
+	x := tp.T(tp.T(ts.Embedding(m.embed, ids, -1, false, false)).View([]int64{B * S, H}, false)) // (B·S, H)
+	cos, sin := m.rope.at(tp, pos, maxPos, m.dev, m.dtype)                                       // (B, 1, S, hd) each
 	for i := range m.layers {
 		b := &m.layers[i]
-		h := tp.T(x.Add(m.attention(tp, b, x, cos, sin, bias, cache, i), false))
+		h := tp.T(x.Add(m.attention(tp, b, x, B, S, cos, sin, bias, cache, i), false))
 		x = tp.T(h.Add(m.mlp(tp, b, h), false))
 	}
-	return m.rmsNorm(tp, x, m.norm)
+	return tp.T(m.rmsNorm(tp, x, m.norm).View([]int64{B, S, H}, false)) // (B, S, H)
 }
 
 // rmsNorm is w ⊙ x / sqrt(mean(x²) + ε), with the statistics in f32 as Hugging Face computes them;
@@ -172,14 +175,12 @@ func (m *Qwen2) rmsNorm(tp *tape.Tape, x, w *ts.Tensor) *ts.Tensor {
 	return tp.T(y.Mul(w, false))
 }
 
-// attention is grouped-query causal self-attention over the new columns of x (B, S, H), the
+// attention is grouped-query causal self-attention over the new columns of x (B·S, H), the
 // residual stream before its norm.
-func (m *Qwen2) attention(tp *tape.Tape, b *block, x, cos, sin, bias *ts.Tensor, cache *Cache, layer int) *ts.Tensor {
-	shape, _ := x.Size()
-	B, S := shape[0], shape[1]
+func (m *Qwen2) attention(tp *tape.Tape, b *block, x *ts.Tensor, B, S int64, cos, sin, bias *ts.Tensor, cache *Cache, layer int) *ts.Tensor {
 	nh, nkv, hd := int64(m.cfg.NumAttentionHeads), int64(m.cfg.NumKeyValueHeads), int64(m.cfg.HeadDim())
 	rep := nh / nkv
-	q, k, v := m.project(tp, b, x, cos, sin) // q/√hd (B, nh, S, hd); k, v (B, nkv, S, hd)
+	q, k, v := m.project(tp, b, x, B, S, cos, sin) // q/√hd (B, nh, S, hd); k, v (B, nkv, S, hd)
 	if cache != nil {
 		k, v = cache.append(tp, layer, k, v) // (B, nkv, T, hd)
 	}
@@ -196,14 +197,12 @@ func (m *Qwen2) attention(tp *tape.Tape, b *block, x, cos, sin, bias *ts.Tensor,
 	probs = m.toDType(tp, tp.T(probs.View([]int64{B, nkv, rep * S, t}, false)))     // (B, nkv, rep·S, T)
 	out := tp.T(probs.Matmul(v, false))                                             // (B, nkv, rep·S, hd)
 	out = tp.T(tp.T(out.View([]int64{B, nh, S, hd}, false)).Transpose(1, 2, false)) // (B, S, nh, hd)
-	out = tp.T(out.Reshape([]int64{B, S, nh * hd}, false))                          // (B, S, H)
+	out = tp.T(out.Reshape([]int64{B * S, nh * hd}, false))                         // (B·S, H)
 	return tp.T(ts.Linear(out, b.o, ts.None))
 }
 
 // project computes the rotated, scaled queries and the rotated keys and the values of x.
-func (m *Qwen2) project(tp *tape.Tape, b *block, x, cos, sin *ts.Tensor) (q, k, v *ts.Tensor) {
-	shape, _ := x.Size()
-	B, S := shape[0], shape[1]
+func (m *Qwen2) project(tp *tape.Tape, b *block, x *ts.Tensor, B, S int64, cos, sin *ts.Tensor) (q, k, v *ts.Tensor) {
 	nh, nkv := int64(m.cfg.NumAttentionHeads), int64(m.cfg.NumKeyValueHeads)
 	if b.qkv != nil { // inference: one projection, the norm's weight and 1/√hd folded in
 		all := m.heads(tp, tp.T(ts.Linear(m.rmsNorm(tp, x, nil), b.qkv, b.qkvb)), B, S, nh+2*nkv) // (B, nh+2nkv, S, hd)
@@ -218,7 +217,7 @@ func (m *Qwen2) project(tp *tape.Tape, b *block, x, cos, sin *ts.Tensor) (q, k, 
 	return q, m.rope.apply(tp, k, cos, sin), v
 }
 
-// heads splits a projection (B, S, n·hd) into (B, n, S, hd).
+// heads splits a projection (B·S, n·hd) into (B, n, S, hd).
 func (m *Qwen2) heads(tp *tape.Tape, x *ts.Tensor, B, S, n int64) *ts.Tensor {
 	x = tp.T(x.View([]int64{B, S, n, int64(m.cfg.HeadDim())}, false))
 	return tp.T(x.Transpose(1, 2, false))
