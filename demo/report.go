@@ -99,7 +99,10 @@ func (r *Results) Plot(path string) error {
 		p.Legend.Add(fmt.Sprintf("%s: mean@%d %.1f%% → %.1f%%", row.Name, r.Config.Eval.K, 100*before, 100*row.Summary.MeanAtK), el, pts)
 	}
 	p.Add(plotter.NewGrid())
-	return p.Save(9*vg.Inch, 5*vg.Inch, path)
+	// Leave room above the data for the legend, a line per entry.
+	entries := 2 * (len(r.Rows) - 1)
+	p.Y.Max += (p.Y.Max - p.Y.Min) * 0.09 * float64(entries)
+	return p.Save(9*vg.Inch, vg.Length(5+0.3*float64(entries))*vg.Inch, path)
 }
 
 // Print writes the table to w.
