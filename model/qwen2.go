@@ -47,9 +47,8 @@ type block struct {
 	gate, up, down    *ts.Tensor // (I, H), (I, H), (H, I)
 
 	// Inference only (the model is not trainable): q, k, v fused into one projection with the
-	// attention norm's weight and 1/√hd folded in, and gate and up with the MLP norm's weight.
-	qkv, qkvb  *ts.Tensor // ((nh+2nkv)·hd, H), ((nh+2nkv)·hd)
-	gateN, upN *ts.Tensor // (I, H)
+	// attention norm's weight and 1/√hd folded in (fuse.go).
+	qkv, qkvb *ts.Tensor // ((nh+2nkv)·hd, H), ((nh+2nkv)·hd)
 }
 
 // valueHead is the source's MLP H → F → H → 1 with ReLU and a tanh output in [−1, 1].
