@@ -40,7 +40,7 @@ const (
 	fieldChunkFile   protowire.Number = 1
 	fieldChunkOffset protowire.Number = 2
 	fieldChunkData   protowire.Number = 3
-	fieldChunkSHA256 protowire.Number = 4
+	fieldChunkCRC32C protowire.Number = 5
 )
 
 // errSlowPath makes Unmarshal hand a message to the proto codec.
@@ -74,9 +74,9 @@ func (*chunkCodec) Marshal(v any) (mem.BufferSlice, error) {
 	head = protowire.AppendTag(head, fieldChunkData, protowire.BytesType)
 	head = protowire.AppendVarint(head, uint64(len(c.GetData())))
 	var tail []byte
-	if c.GetSha256() != "" {
-		tail = protowire.AppendTag(tail, fieldChunkSHA256, protowire.BytesType)
-		tail = protowire.AppendString(tail, c.GetSha256())
+	if c.GetCrc32C() != 0 {
+		tail = protowire.AppendTag(tail, fieldChunkCRC32C, protowire.Fixed32Type)
+		tail = protowire.AppendFixed32(tail, c.GetCrc32C())
 	}
 	inner := len(head) + len(c.GetData()) + len(tail)
 	outer := protowire.AppendTag(nil, fieldChunk, protowire.BytesType)
@@ -99,8 +99,9 @@ func (cc *chunkCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	return nil
 }
 
-// decodeChunk parses a WeightMessage holding one chunk, each field at most once, or returns
-// errSlowPath for anything else (which the proto codec then decodes, or refuses).
+// decodeChunk parses a WeightMessage holding one chunk, its known fields in any order and each at
+// most once, or returns errSlowPath for anything else (which the proto codec then decodes, or
+// refuses).
 func (cc *chunkCodec) decodeChunk(data mem.BufferSlice) (*tsdv1.WeightChunk, error) {
 	r := data.Reader()
 	defer r.Close()
@@ -129,16 +130,18 @@ func (cc *chunkCodec) decodeChunk(data mem.BufferSlice) (*tsdv1.WeightChunk, err
 			if c.Data, err = cc.readBytes(r, true); err != nil {
 				return nil, err
 			}
-		case (num == fieldChunkFile || num == fieldChunkSHA256) && typ == protowire.BytesType:
+		case num == fieldChunkCRC32C && typ == protowire.Fixed32Type:
+			var b [4]byte
+			if _, err := io.ReadFull(r, b[:]); err != nil {
+				return nil, errSlowPath
+			}
+			c.Crc32C, _ = protowire.ConsumeFixed32(b[:])
+		case num == fieldChunkFile && typ == protowire.BytesType:
 			b, err := cc.readBytes(r, false)
 			if err != nil || !utf8.Valid(b) { // proto3 strings must be UTF-8
 				return nil, errSlowPath
 			}
-			if num == fieldChunkFile {
-				c.File = string(b)
-			} else {
-				c.Sha256 = string(b)
-			}
+			c.File = string(b)
 		default:
 			return nil, errSlowPath
 		}

@@ -12,9 +12,9 @@ import (
 	tsdv1 "tsd/proto/tsd/v1"
 )
 
-func chunkMessage(file string, offset int64, data []byte, sum string) *tsdv1.WeightMessage {
+func chunkMessage(file string, offset int64, data []byte, crc uint32) *tsdv1.WeightMessage {
 	return &tsdv1.WeightMessage{Msg: &tsdv1.WeightMessage_Chunk{Chunk: &tsdv1.WeightChunk{
-		File: file, Offset: offset, Data: data, Sha256: sum}}}
+		File: file, Offset: offset, Data: data, Crc32C: crc}}}
 }
 
 func randomBytes(seed uint64, n int) []byte {
@@ -42,11 +42,12 @@ func TestChunkCodecRoundTrip(t *testing.T) {
 		name string
 		msg  *tsdv1.WeightMessage
 	}{
-		{"chunk", chunkMessage("model.safetensors", 5<<20, data, sha256Hex(data))},
-		{"offset 0", chunkMessage("model.safetensors", 0, data, sha256Hex(data))},
-		{"no name, no sum", chunkMessage("", 7, data, "")},
-		{"negative offset", chunkMessage("m", -1, data, "x")},
-		{"small chunk (proto codec)", chunkMessage("a", 1, []byte("tiny"), "y")},
+		{"chunk", chunkMessage("model.safetensors", 5<<20, data, chunkCRC(data))},
+		{"offset 0", chunkMessage("model.safetensors", 0, data, chunkCRC(data))},
+		{"no name, no sum", chunkMessage("", 7, data, 0)},
+		{"negative offset", chunkMessage("m", -1, data, 1)},
+		{"largest sum", chunkMessage("m", 1, data, 0xffffffff)},
+		{"small chunk (proto codec)", chunkMessage("a", 1, []byte("tiny"), 2)},
 		{"manifest (proto codec)", &tsdv1.WeightMessage{Msg: &tsdv1.WeightMessage_Manifest{Manifest: &tsdv1.WeightManifest{Version: 3, Sha256: "z"}}}},
 	}
 	for _, tt := range tests {
@@ -76,22 +77,32 @@ func TestChunkCodecRoundTrip(t *testing.T) {
 	}
 }
 
-// TestChunkCodecSlowPath feeds encodings that the fast path leaves to the proto codec (other
-// field orders, unknown or repeated fields, bad UTF-8, truncation) and checks that the result is
-// always proto.Unmarshal's, error or message.
-func TestChunkCodecSlowPath(t *testing.T) {
+// TestChunkCodecOddEncodings feeds encodings other than proto.Marshal's: some the fast path
+// decodes (other field orders, a zero sum written out), the rest it leaves to the proto codec
+// (unknown or repeated fields, the old sha256 field, wrong wire types, bad UTF-8, truncation).
+// The result must always be proto.Unmarshal's, error or message.
+func TestChunkCodecOddEncodings(t *testing.T) {
 	data := randomBytes(2, MinChunkBytes)
 	field := func(b []byte, num protowire.Number, v []byte) []byte {
 		b = protowire.AppendTag(b, num, protowire.BytesType)
 		return protowire.AppendBytes(b, v)
 	}
+	crc := func(b []byte, v uint32) []byte {
+		return protowire.AppendFixed32(protowire.AppendTag(b, fieldChunkCRC32C, protowire.Fixed32Type), v)
+	}
 	wrap := func(inner []byte) []byte { return field(nil, fieldChunk, inner) }
-	canonical, _ := proto.Marshal(chunkMessage("m", 0, data, "s"))
+	canonical, _ := proto.Marshal(chunkMessage("m", 0, data, chunkCRC(data)))
 	tests := []struct {
 		name string
 		wire []byte
 	}{
-		{"sum before data", wrap(field(field(field(nil, fieldChunkSHA256, []byte("s")), fieldChunkData, data), fieldChunkFile, []byte("m")))},
+		{"sum before data", wrap(field(field(crc(nil, chunkCRC(data)), fieldChunkData, data), fieldChunkFile, []byte("m")))},
+		{"zero sum written out", wrap(crc(field(nil, fieldChunkData, data), 0))},
+		{"sum twice", wrap(crc(crc(field(nil, fieldChunkData, data), 1), 2))},
+		{"sum as bytes", wrap(field(field(nil, fieldChunkData, data), fieldChunkCRC32C, []byte("abcd")))},
+		{"sum as a varint", wrap(protowire.AppendVarint(protowire.AppendTag(field(nil, fieldChunkData, data), fieldChunkCRC32C, protowire.VarintType), 7))},
+		{"old sha256 field", wrap(field(field(nil, fieldChunkData, data), 4, []byte("0123abcd")))},
+		{"sum cut short", wrap(append(protowire.AppendTag(field(nil, fieldChunkData, data), fieldChunkCRC32C, protowire.Fixed32Type), 1, 2))},
 		{"unknown field", wrap(field(field(nil, fieldChunkData, data), 9, []byte("?")))},
 		{"data twice", wrap(field(field(nil, fieldChunkData, data), fieldChunkData, data[:100]))},
 		{"file not UTF-8", wrap(field(field(nil, fieldChunkFile, []byte{0xff, 0xfe}), fieldChunkData, data))},
@@ -119,7 +130,7 @@ func TestChunkCodecSlowPath(t *testing.T) {
 // TestChunkCodecRecycles checks that a recycled buffer receives the next chunk.
 func TestChunkCodecRecycles(t *testing.T) {
 	data := randomBytes(3, MinChunkBytes)
-	wire, _ := proto.Marshal(chunkMessage("m", 0, data, "s"))
+	wire, _ := proto.Marshal(chunkMessage("m", 0, data, 3))
 	cc := newFetchCodec()
 	first := &tsdv1.WeightMessage{}
 	if err := cc.Unmarshal(split(wire, 16<<10), first); err != nil {
@@ -141,7 +152,7 @@ func TestChunkCodecRecycles(t *testing.T) {
 // FuzzChunkCodecUnmarshal checks that the codec decodes anything exactly as proto.Unmarshal does.
 func FuzzChunkCodecUnmarshal(f *testing.F) {
 	data := randomBytes(4, MinChunkBytes)
-	for _, m := range []*tsdv1.WeightMessage{chunkMessage("model.safetensors", 1<<20, data, sha256Hex(data)), chunkMessage("", 0, data, "")} {
+	for _, m := range []*tsdv1.WeightMessage{chunkMessage("model.safetensors", 1<<20, data, chunkCRC(data)), chunkMessage("", 0, data, 0)} {
 		wire, _ := proto.Marshal(m)
 		f.Add(wire, uint16(16<<10))
 	}

@@ -14,12 +14,13 @@
 //   - Store keeps immutable versions on disk, each visible only once complete. Holding a version
 //     (Acquire) keeps Keep from deleting it.
 //   - Server serves a Store over the tsdv1.Weights service: the manifest, then every file in
-//     manifest order as chunks carrying their own sha256. A request may resume at a file and
+//     manifest order as chunks carrying their own CRC-32C. A request may resume at a file and
 //     offset.
 //   - Fetch downloads a version from a list of sources into a Store, checking each chunk as it
-//     arrives, each file when it ends and the manifest against the coordinator's digest. A
-//     corrupt chunk or a broken stream resumes where it stopped; a source that keeps failing
-//     is abandoned for the next one.
+//     arrives (CRC-32C, against corruption in transit), each file when it ends (sha256, against
+//     the manifest) and the manifest against the coordinator's digest. A corrupt chunk or a
+//     broken stream resumes where it stopped; a source that keeps failing is abandoned for the
+//     next one.
 //
 // Relaying needs nothing more: an actor runs a Server over the Store it fetched into, and the
 // coordinator lists it as a source for the next actor, so the learner sends each version once

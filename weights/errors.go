@@ -16,7 +16,7 @@ var (
 	ErrManifest = errors.New("weights: bad manifest")
 	// ErrDigest means bytes or a manifest disagree with the sha256 they were promised to have.
 	ErrDigest = errors.New("weights: sha256 mismatch")
-	// ErrCorruptChunk means one chunk's data disagrees with its own sha256; the fetch resumes
+	// ErrCorruptChunk means one chunk's data disagrees with its own CRC-32C; the fetch resumes
 	// at that chunk.
 	ErrCorruptChunk = errors.New("weights: corrupt chunk")
 	// ErrProtocol means a source sent something the protocol does not allow: no manifest first,

@@ -88,9 +88,10 @@ func (o FetchOptions) withDefaults() (FetchOptions, error) {
 }
 
 // Fetch makes version, whose checkpoint digest the coordinator recorded as wantSHA, present in
-// store, trying sources in order. Every chunk is checked against its sha256 as it arrives, every
-// file against the manifest when it ends, and the manifest against wantSHA before anything is
-// written; the version becomes visible in the store only when all of it is verified and synced.
+// store, trying sources in order. Every chunk is checked against its CRC-32C as it arrives,
+// every file against the manifest's sha256 when it ends, and the manifest against wantSHA before
+// anything is written; the version becomes visible in the store only when all of it is verified
+// and synced.
 // A corrupt chunk, a broken or stalled stream resumes at the first byte not yet verified, from
 // the same source until it fails MaxRetries times in a row, then from the next. If the store
 // already holds the version it is returned at once; if another Fetch of it into the same store
@@ -120,7 +121,7 @@ func Fetch(ctx context.Context, sources []Source, version uint64, wantSHA string
 	for _, src := range sources {
 		err := f.fromSource(ctx, src)
 		if err == nil {
-			m, err := imp.commit(f.manifest, f.sums)
+			m, err := imp.commit(f.manifest)
 			if err != nil {
 				return nil, err
 			}
@@ -175,7 +176,6 @@ type fetch struct {
 	off      int64                 // verified bytes of that file
 	out      *os.File              // that file, open
 	hash     *fileHash             // hashing its first off bytes
-	sums     chunkSums             // the verified chunks' sums, while all are on the default grid
 	codec    *chunkCodec           // decodes chunks into buffers that the file hash recycles
 	source   string                // the source streaming now
 }
@@ -320,7 +320,6 @@ func (f *fetch) acceptManifest(m *tsdv1.WeightManifest) error {
 		return err
 	}
 	f.manifest = m
-	f.sums = make(chunkSums, len(m.Files))
 	return f.advance()
 }
 
@@ -351,7 +350,9 @@ func (f *fetch) position() string {
 	return fmt.Sprintf("%s offset %d from %s", f.manifest.Files[f.idx].GetName(), f.off, f.source)
 }
 
-// acceptChunk checks a chunk against what comes next and its own sha256, then writes it.
+// acceptChunk checks a chunk against what comes next and its own CRC-32C, then writes it. The CRC
+// only catches corruption in transit, early enough to resume at this chunk; the file's sha256
+// (on the fileHash goroutine) is what proves the bytes.
 func (f *fetch) acceptChunk(c *tsdv1.WeightChunk) error {
 	if c == nil {
 		return fmt.Errorf("%w: a second manifest at %s", ErrProtocol, f.position())
@@ -364,34 +365,19 @@ func (f *fetch) acceptChunk(c *tsdv1.WeightChunk) error {
 	if n == 0 || n > file.GetSize()-f.off {
 		return fmt.Errorf("%w: chunk of %d bytes at %s of %d bytes", ErrProtocol, n, f.position(), file.GetSize())
 	}
-	if sha256Hex(c.GetData()) != c.GetSha256() {
+	if chunkCRC(c.GetData()) != c.GetCrc32C() {
 		return fmt.Errorf("%w: at %s", ErrCorruptChunk, f.position())
 	}
 	if _, err := f.out.WriteAt(c.GetData(), f.off); err != nil {
 		return localError{err}
 	}
 	f.hash.write(c.GetData())
-	f.keepSum(c.GetSha256(), n, file.GetSize())
 	f.off += n
 	f.done += n
 	if f.opts.Progress != nil {
 		f.opts.Progress(Progress{Version: f.version, Source: f.source, Bytes: f.done, Total: f.total})
 	}
 	return f.advance()
-}
-
-// keepSum records the verified sum of the chunk of n bytes just received, for serving the version
-// later without hashing. Only chunks on the default grid can be reused; after any other chunk
-// the version gets no cached sums (a Server serving it hashes as it sends).
-func (f *fetch) keepSum(sum string, n, size int64) {
-	if f.sums == nil {
-		return
-	}
-	if f.off%DefaultChunkBytes != 0 || n != min(DefaultChunkBytes, size-f.off) {
-		f.sums = nil
-		return
-	}
-	f.sums[f.idx] = append(f.sums[f.idx], sum)
 }
 
 // advance opens the file being received and finishes every file whose bytes are all there
@@ -419,7 +405,7 @@ func (f *fetch) advance() error {
 
 // finishFile checks a fully received file against the manifest and syncs it. On a mismatch the
 // file starts over, and the error ends the source that sent it: its chunks agreed with their
-// own sha256, so it holds the wrong bytes and retrying it would only repeat them.
+// own CRC-32C, so it holds (or forged) the wrong bytes and retrying it would only repeat them.
 func (f *fetch) finishFile(file *tsdv1.WeightFile) error {
 	got := f.hash.finish()
 	f.hash = nil
@@ -427,9 +413,6 @@ func (f *fetch) finishFile(file *tsdv1.WeightFile) error {
 		f.done -= f.off
 		f.off = 0
 		f.hash = newFileHash(f.codec.recycle)
-		if f.sums != nil {
-			f.sums[f.idx] = nil
-		}
 		if err := f.out.Truncate(0); err != nil {
 			return localError{err}
 		}

@@ -202,7 +202,7 @@ func TestFetchStall(t *testing.T) {
 	}
 }
 
-// TestFetchWrongFile serves chunks that match their own sha256 but not the manifest's file
+// TestFetchWrongFile serves chunks that match their own CRC-32C but not the manifest's file
 // digest: the file is refused, the source abandoned, and the next source sends it from its start.
 func TestFetchWrongFile(t *testing.T) {
 	files := randomFiles(25, 300<<10)
@@ -210,7 +210,7 @@ func TestFetchWrongFile(t *testing.T) {
 	liar := &hookServer{inner: weights.NewServer(src), hook: func(_ context.Context, _ int, msg *tsdv1.WeightMessage) error {
 		if c := msg.GetChunk(); c != nil && c.File == "model.safetensors" {
 			c.Data[0] ^= 1
-			c.Sha256 = sha256Hex(c.Data)
+			c.Crc32C = crc32c(c.Data)
 		}
 		return nil
 	}}

@@ -8,9 +8,9 @@ import (
 // hashQueueChunks bounds how far file hashing may lag behind receiving, in chunks.
 const hashQueueChunks = 8
 
-// fileHash computes a file's sha256 on its own goroutine while Fetch receives the next chunks:
-// each byte needs two sha256 passes (its chunk's and its file's), and this puts them on two cores.
-// Each buffer, once hashed, goes to done for reuse.
+// fileHash computes a file's sha256 on its own goroutine while Fetch receives, checks and writes
+// the next chunks: the sha256 is most of a fetch's CPU work per byte, and this takes it off the
+// receiving goroutine, onto a second core. Each buffer, once hashed, goes to done for reuse.
 type fileHash struct {
 	data chan []byte
 	sum  chan string

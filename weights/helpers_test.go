@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"hash/crc32"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -162,8 +163,11 @@ func manifestMsg(m *tsdv1.WeightManifest) *tsdv1.WeightMessage {
 
 func chunkMsg(file string, offset int64, data []byte) *tsdv1.WeightMessage {
 	return &tsdv1.WeightMessage{Msg: &tsdv1.WeightMessage_Chunk{Chunk: &tsdv1.WeightChunk{
-		File: file, Offset: offset, Data: data, Sha256: sha256Hex(data)}}}
+		File: file, Offset: offset, Data: data, Crc32C: crc32c(data)}}}
 }
+
+// crc32c is a chunk's sum, spelled out from the proto's definition.
+func crc32c(data []byte) uint32 { return crc32.Checksum(data, crc32.MakeTable(crc32.Castagnoli)) }
 
 func sha256Hex(data []byte) string {
 	sum := sha256.Sum256(data)

@@ -74,10 +74,10 @@ func (imp *importSlot) abort() {
 	imp.store.endImport(imp.version)
 }
 
-// commit makes the slot's files the version: sync the directory, rename it into place, write the
-// chunk sums (if known) and then the manifest beside it. m and sums must describe the files
-// exactly; the callers computed them from the bytes they wrote. On error nothing becomes visible.
-func (imp *importSlot) commit(m *tsdv1.WeightManifest, sums chunkSums) (*tsdv1.WeightManifest, error) {
+// commit makes the slot's files the version: sync the directory, rename it into place, then write
+// the manifest beside it. m must describe the files exactly; the callers computed it from the
+// bytes they wrote. On error nothing becomes visible.
+func (imp *importSlot) commit(m *tsdv1.WeightManifest) (*tsdv1.WeightManifest, error) {
 	defer imp.abort()
 	s, v := imp.store, imp.version
 	final := s.Dir(v)
@@ -91,19 +91,15 @@ func (imp *importSlot) commit(m *tsdv1.WeightManifest, sums chunkSums) (*tsdv1.W
 	if err == nil {
 		err = syncDir(s.root) // the directory must be durable before the manifest names it
 	}
-	if err == nil && sums != nil {
-		err = writeFileAtomic(s.root, s.chunksPath(v), encodeChunkSums(m, sums))
-	}
 	if err == nil {
 		err = writeManifestFile(s, m)
 	}
 	if err != nil {
 		os.RemoveAll(final)
-		os.Remove(s.chunksPath(v))
 		return nil, fmt.Errorf("weights: commit version %d: %w", v, err)
 	}
 	s.mu.Lock()
-	s.versions[v] = &storedVersion{manifest: m, sums: sums}
+	s.versions[v] = &storedVersion{manifest: m}
 	s.mu.Unlock()
 	return m, nil
 }

@@ -224,9 +224,9 @@ func hashFile(path string, buf []byte) (int64, string, error) {
 	return n, hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// copyFile copies src to a new file dst, hashing the bytes on the way (and writing them to also),
-// and syncs dst. It returns the size and hex sha256 of what it wrote.
-func copyFile(src, dst string, buf []byte, also io.Writer) (int64, string, error) {
+// copyFile copies src to a new file dst, hashing the bytes on the way, and syncs dst. It returns
+// the size and hex sha256 of what it wrote.
+func copyFile(src, dst string, buf []byte) (int64, string, error) {
 	in, err := os.Open(src)
 	if err != nil {
 		return 0, "", err
@@ -237,7 +237,7 @@ func copyFile(src, dst string, buf []byte, also io.Writer) (int64, string, error
 		return 0, "", err
 	}
 	h := sha256.New()
-	n, err := io.CopyBuffer(io.MultiWriter(out, h, also), onlyReader{in}, buf)
+	n, err := io.CopyBuffer(io.MultiWriter(out, h), onlyReader{in}, buf)
 	if err == nil {
 		err = out.Sync()
 	}

@@ -3,7 +3,7 @@ package weights
 import "google.golang.org/grpc"
 
 // MaxMessageBytes bounds one WeightMessage: the largest chunk plus room for its file name,
-// offset, sha256 and framing. A manifest is far smaller.
+// offset, CRC-32C and framing. A manifest is far smaller.
 const MaxMessageBytes = MaxChunkBytes + 64<<10
 
 // Flow control windows for bulk streams. grpc-go starts at 64 KiB and grows the window by

@@ -1,6 +1,7 @@
 package weights_test
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"testing"
@@ -71,13 +72,13 @@ func TestServerStream(t *testing.T) {
 				t.Errorf("first chunk %s@%d, want %s@%d", chunks[0].File, chunks[0].Offset, tt.first, tt.firstOff)
 			}
 			for _, ch := range chunks {
-				if len(ch.Data) == 0 || len(ch.Data) > tt.maxChunk || sha256Hex(ch.Data) != ch.Sha256 {
-					t.Errorf("chunk %s@%d: %d bytes, sha ok %v", ch.File, ch.Offset, len(ch.Data), sha256Hex(ch.Data) == ch.Sha256)
+				if len(ch.Data) == 0 || len(ch.Data) > tt.maxChunk || crc32c(ch.Data) != ch.Crc32C {
+					t.Errorf("chunk %s@%d: %d bytes, crc32c ok %v", ch.File, ch.Offset, len(ch.Data), crc32c(ch.Data) == ch.Crc32C)
 				}
 				if ch.File == "empty.txt" {
 					t.Error("a chunk for an empty file")
 				}
-				if got := files[ch.File][ch.Offset : ch.Offset+int64(len(ch.Data))]; sha256Hex(got) != ch.Sha256 {
+				if got := files[ch.File][ch.Offset : ch.Offset+int64(len(ch.Data))]; !bytes.Equal(got, ch.Data) {
 					t.Errorf("chunk %s@%d is not the file's bytes", ch.File, ch.Offset)
 				}
 			}
@@ -85,6 +86,30 @@ func TestServerStream(t *testing.T) {
 	}
 	if st := srv.Stats(); st.Streams != int64(len(tests)) || st.Bytes == 0 {
 		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestServerChunkGrid checks that chunks end on multiples of the chunk size, so a stream resumed
+// inside a chunk first sends the rest of that chunk.
+func TestServerChunkGrid(t *testing.T) {
+	files := randomFiles(32, 3<<20+5)
+	s, _ := storeWith(t, 1, files)
+	c := serve(t, weights.NewServer(s))
+	for _, chunk := range []int64{weights.DefaultChunkBytes, 64 << 10} {
+		req := &tsdv1.FetchRequest{Version: 1, ResumeFile: "model.safetensors", ResumeOffset: 100_000, ChunkBytes: uint32(chunk)}
+		_, chunks, err := readStream(t, c, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(chunks) == 0 || chunks[0].Offset != 100_000 || int64(len(chunks[0].Data)) != chunk-100_000%chunk {
+			t.Fatalf("chunk size %d: first chunk %d bytes, want the %d to the next multiple", chunk, len(chunks[0].Data), chunk-100_000%chunk)
+		}
+		for _, ch := range chunks {
+			end := ch.Offset + int64(len(ch.Data))
+			if end%chunk != 0 && end != int64(len(files[ch.File])) {
+				t.Errorf("chunk size %d: %s chunk ends at %d, off the grid", chunk, ch.File, end)
+			}
+		}
 	}
 }
 

@@ -29,12 +29,15 @@ const (
 	// being deleted. OpenStore removes whatever a crash left behind.
 	importPrefix = ".import-"
 	trashPrefix  = ".trash-"
+	// oldChunksSuffix named a version's cached chunk sha256s (v00000007.chunks), which older
+	// stores kept for serving; chunks now carry a CRC-32C computed as they are sent, so OpenStore
+	// deletes such files, which nothing else would.
+	oldChunksSuffix = ".chunks"
 )
 
 // Store keeps checkpoint versions under a root directory:
 //
 //	<root>/v00000007/                 the checkpoint's files, exactly
-//	<root>/v00000007.chunks           its chunk sums, a cache for serving (see chunkSums)
 //	<root>/v00000007.manifest.json    its manifest (protojson), written last
 //
 // A version is visible once its manifest exists, which happens only after every file has been
@@ -49,18 +52,17 @@ type Store struct {
 	importing map[uint64]chan struct{} // closed when the import of that version ends
 }
 
-// storedVersion is a complete version, its chunk sums (nil if not cached) and the number of
-// Handles open on it.
+// storedVersion is a complete version and the number of Handles open on it.
 type storedVersion struct {
 	manifest *tsdv1.WeightManifest
-	sums     chunkSums
 	refs     int
 }
 
-// OpenStore opens (creating it if needed) the store at root. It removes leftovers of a crash:
-// unfinished imports and deletions, and version directories without a manifest. A manifest
-// that does not parse or validate, or whose files have other sizes than it says, is an error,
-// since the store's contents can no longer be trusted.
+// OpenStore opens (creating it if needed) the store at root. It removes leftovers of a crash
+// (unfinished imports and deletions, version directories without a manifest) and the chunk-sum
+// files of older stores (v00000007.chunks), now unused. A manifest that does not parse or
+// validate, or whose files have other sizes than it says, is an error, since the store's
+// contents can no longer be trusted.
 func OpenStore(root string) (*Store, error) {
 	if err := os.MkdirAll(root, dirPerm); err != nil {
 		return nil, fmt.Errorf("weights: open store: %w", err)
@@ -71,11 +73,10 @@ func OpenStore(root string) (*Store, error) {
 		return nil, fmt.Errorf("weights: open store: %w", err)
 	}
 	dirs := map[uint64]string{}
-	var caches []string
 	for _, e := range entries {
 		name := e.Name()
 		switch {
-		case strings.HasPrefix(name, importPrefix) || strings.HasPrefix(name, trashPrefix):
+		case strings.HasPrefix(name, importPrefix) || strings.HasPrefix(name, trashPrefix), isOldChunks(name):
 			if err := os.RemoveAll(filepath.Join(root, name)); err != nil {
 				return nil, fmt.Errorf("weights: open store: %w", err)
 			}
@@ -83,17 +84,10 @@ func OpenStore(root string) (*Store, error) {
 			if err := s.load(name); err != nil {
 				return nil, err
 			}
-		case strings.HasSuffix(name, chunksSuffix):
-			caches = append(caches, name)
 		case e.IsDir():
 			if v, ok := parseVersionName(name); ok {
 				dirs[v] = name
 			}
-		}
-	}
-	for _, name := range caches {
-		if v, ok := parseVersionName(strings.TrimSuffix(name, chunksSuffix)); ok {
-			dirs[v] = name
 		}
 	}
 	for v, name := range dirs {
@@ -104,6 +98,13 @@ func OpenStore(root string) (*Store, error) {
 		}
 	}
 	return s, nil
+}
+
+// isOldChunks reports whether name is an older store's chunk-sum file of some version.
+func isOldChunks(name string) bool {
+	base, ok := strings.CutSuffix(name, oldChunksSuffix)
+	_, isVersion := parseVersionName(base)
+	return ok && isVersion
 }
 
 // load reads one manifest file of the store and checks its files' sizes.
@@ -135,7 +136,7 @@ func (s *Store) load(name string) error {
 			return fmt.Errorf("%w: version %d: %s has %d bytes, manifest says %d", ErrDigest, v, f.GetName(), info.Size(), f.GetSize())
 		}
 	}
-	s.versions[v] = &storedVersion{manifest: m, sums: readChunkSums(s.chunksPath(v), m)}
+	s.versions[v] = &storedVersion{manifest: m}
 	return nil
 }
 
@@ -162,10 +163,6 @@ func (s *Store) Dir(version uint64) string { return filepath.Join(s.root, versio
 
 func (s *Store) manifestPath(version uint64) string {
 	return filepath.Join(s.root, versionName(version)+manifestSuffix)
-}
-
-func (s *Store) chunksPath(version uint64) string {
-	return filepath.Join(s.root, versionName(version)+chunksSuffix)
 }
 
 // Has reports whether version is complete in the store.
@@ -212,7 +209,6 @@ type Handle struct {
 
 	store   *Store
 	version uint64
-	sums    chunkSums // shared with the store, never modified
 	once    sync.Once
 }
 
@@ -225,7 +221,7 @@ func (s *Store) Acquire(version uint64) (*Handle, error) {
 		return nil, fmt.Errorf("%w: version %d", ErrNotFound, version)
 	}
 	e.refs++
-	return &Handle{Manifest: proto.CloneOf(e.manifest), Dir: s.Dir(version), store: s, version: version, sums: e.sums}, nil
+	return &Handle{Manifest: proto.CloneOf(e.manifest), Dir: s.Dir(version), store: s, version: version}, nil
 }
 
 // Release lets Keep delete the version again; calls after the first do nothing.
@@ -269,9 +265,6 @@ func (s *Store) unlinkOld(n int) (removed []uint64, trash []string, err error) {
 		}
 		delete(s.versions, v)
 		removed = append(removed, v)
-		if err := os.Remove(s.chunksPath(v)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return removed, trash, err
-		}
 		dir, err := os.MkdirTemp(s.root, trashPrefix)
 		if err != nil {
 			return removed, trash, err
@@ -302,11 +295,11 @@ func (s *Store) Verify(version uint64) error {
 	return nil
 }
 
-// Put copies the checkpoint in srcDir into the store as version, hashing while it copies (each
-// file's sha256 and its chunk sums, two sha256 passes that save one on every stream served); the
+// Put copies the checkpoint in srcDir into the store as version, hashing while it copies; the
 // manifest it returns describes the copy. Symlinks in srcDir are followed wherever they lead
-// (a Hugging Face cache snapshot works); the store itself holds regular files only. Putting a version again with the same content returns
-// the stored manifest; different content is ErrConflict.
+// (a Hugging Face cache snapshot works); the store itself holds regular files only. Putting a
+// version again with the same content returns the stored manifest; different content is
+// ErrConflict.
 func (s *Store) Put(version uint64, srcDir string) (*tsdv1.WeightManifest, error) {
 	files, err := checkpointFiles(srcDir, linksAnywhere)
 	if err != nil {
@@ -321,18 +314,15 @@ func (s *Store) Put(version uint64, srcDir string) (*tsdv1.WeightManifest, error
 	}
 	defer imp.abort()
 	out := make([]*tsdv1.WeightFile, 0, len(files))
-	sums := make(chunkSums, 0, len(files))
 	buf := make([]byte, ioBufferBytes)
 	for _, f := range files {
-		chunks := newChunkHasher()
-		size, sum, err := copyFile(f.path, filepath.Join(imp.dir, f.name), buf, chunks)
+		size, sum, err := copyFile(f.path, filepath.Join(imp.dir, f.name), buf)
 		if err != nil {
 			return nil, fmt.Errorf("weights: put version %d: %w", version, err)
 		}
 		out = append(out, &tsdv1.WeightFile{Name: f.name, Size: size, Sha256: sum})
-		sums = append(sums, chunks.finish())
 	}
-	return imp.commit(&tsdv1.WeightManifest{Version: version, Sha256: Digest(out), Files: out}, sums)
+	return imp.commit(&tsdv1.WeightManifest{Version: version, Sha256: Digest(out), Files: out})
 }
 
 // samePut answers a Put of a version the store already has.

@@ -76,7 +76,8 @@ func TestStoreLatestVersions(t *testing.T) {
 	}
 }
 
-// TestStoreReopen finds complete versions again and removes what a crash left behind.
+// TestStoreReopen finds complete versions again and removes what a crash left behind, and the
+// chunk-sum files older stores kept beside their versions.
 func TestStoreReopen(t *testing.T) {
 	s := newStore(t)
 	files := randomFiles(3, 1000)
@@ -90,8 +91,10 @@ func TestStoreReopen(t *testing.T) {
 		mkdir(t, filepath.Join(root, d, "x"))
 	}
 	writeFile(t, filepath.Join(root, ".import-789.manifest.json"), "{")
+	writeFile(t, filepath.Join(root, "v00000001.chunks"), "tsd-chunks") // an older store's
 	writeFile(t, filepath.Join(root, "v00000003.chunks"), "tsd-chunks") // of no version
 	writeFile(t, filepath.Join(root, "README"), "not the store's")      // left alone
+	writeFile(t, filepath.Join(root, "x.chunks"), "not the store's")    // left alone
 
 	s2, err := weights.OpenStore(root)
 	if err != nil {
@@ -105,7 +108,7 @@ func TestStoreReopen(t *testing.T) {
 	for _, e := range entries {
 		names = append(names, e.Name())
 	}
-	if want := []string{"README", "v00000001", "v00000001.chunks", "v00000001.manifest.json"}; !slices.Equal(names, want) {
+	if want := []string{"README", "v00000001", "v00000001.manifest.json", "x.chunks"}; !slices.Equal(names, want) {
 		t.Errorf("after reopen the root holds %v, want %v", names, want)
 	}
 }

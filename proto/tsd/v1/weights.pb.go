@@ -294,12 +294,15 @@ func (x *WeightFile) GetSha256() string {
 	return ""
 }
 
+// WeightChunk is a piece of one file. crc32c only catches corruption in transit early, so a
+// fetch can resume at the chunk; it is no security check (the sender supplies both the data and
+// the sum): what proves the bytes is the file's sha256 in the manifest.
 type WeightChunk struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	File          string                 `protobuf:"bytes,1,opt,name=file,proto3" json:"file,omitempty"`
 	Offset        int64                  `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
 	Data          []byte                 `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
-	Sha256        string                 `protobuf:"bytes,4,opt,name=sha256,proto3" json:"sha256,omitempty"` // of data
+	Crc32C        uint32                 `protobuf:"fixed32,5,opt,name=crc32c,proto3" json:"crc32c,omitempty"` // CRC-32C (Castagnoli) of data
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -355,11 +358,11 @@ func (x *WeightChunk) GetData() []byte {
 	return nil
 }
 
-func (x *WeightChunk) GetSha256() string {
+func (x *WeightChunk) GetCrc32C() uint32 {
 	if x != nil {
-		return x.Sha256
+		return x.Crc32C
 	}
-	return ""
+	return 0
 }
 
 var File_tsd_v1_weights_proto protoreflect.FileDescriptor
@@ -386,12 +389,12 @@ const file_tsd_v1_weights_proto_rawDesc = "" +
 	"WeightFile\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x03R\x04size\x12\x16\n" +
-	"\x06sha256\x18\x03 \x01(\tR\x06sha256\"e\n" +
+	"\x06sha256\x18\x03 \x01(\tR\x06sha256\"s\n" +
 	"\vWeightChunk\x12\x12\n" +
 	"\x04file\x18\x01 \x01(\tR\x04file\x12\x16\n" +
 	"\x06offset\x18\x02 \x01(\x03R\x06offset\x12\x12\n" +
 	"\x04data\x18\x03 \x01(\fR\x04data\x12\x16\n" +
-	"\x06sha256\x18\x04 \x01(\tR\x06sha2562A\n" +
+	"\x06crc32c\x18\x05 \x01(\aR\x06crc32cJ\x04\b\x04\x10\x05R\x06sha2562A\n" +
 	"\aWeights\x126\n" +
 	"\x05Fetch\x12\x14.tsd.v1.FetchRequest\x1a\x15.tsd.v1.WeightMessage0\x01B\x18Z\x16tsd/proto/tsd/v1;tsdv1b\x06proto3"
 
