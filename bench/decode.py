@@ -1,7 +1,9 @@
 """Greedy KV-cache decoding of a Qwen2 checkpoint in PyTorch eager, the baseline for tsd's Go decoder.
 
 Same libtorch (Debian's python3-torch 1.13 wraps the libtorch tsd links), same model, same work:
-prefill a prompt, then decode one token at a time with a KV cache. Prints tokens/s as JSON.
+prefill a prompt, then decode one token at a time with a KV cache. Each step does what tsd's
+Generate does: pick the token, take its log-prob, hand both to the host (an RL actor needs them)
+and feed the token back; --bare keeps only the argmax. Prints tokens/s as JSON.
 
     python3 bench/decode.py MODEL_DIR --batch 1 --prompt 32 --new 128 --threads 2
 """
@@ -84,6 +86,7 @@ def main():
     ap.add_argument("--new", type=int, default=128)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--bare", action="store_true", help="argmax only: no log-probs, no host copies")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     m = Qwen2(a.model)
@@ -97,7 +100,11 @@ def main():
             pos = torch.arange(a.prompt).expand(a.batch, -1)
             logits = m.forward(ids, pos, cache)
             for step in range(a.new):
-                nxt = logits.argmax(-1, keepdim=True)
+                nxt = logits.argmax(-1, keepdim=True)  # (B, 1)
+                if not a.bare:
+                    lp = logits.log_softmax(-1).gather(-1, nxt)  # (B, 1)
+                    toks, _ = nxt.view(-1).tolist(), lp.view(-1).tolist()
+                    nxt = torch.tensor(toks).view(-1, 1)
                 logits = m.forward(nxt, torch.full((a.batch, 1), a.prompt + step), cache)
             best = max(best, a.batch * a.new / (time.perf_counter() - t0))
     print(json.dumps({"impl": "python-eager", "torch": torch.__version__, "batch": a.batch, "tokens_per_s": round(best, 1)}))

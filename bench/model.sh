@@ -2,7 +2,7 @@
 # Greedy KV-cache decoding, tsd (Go) vs PyTorch eager, on the same libtorch (Debian's 1.13), the same
 # model and the same work, runs interleaved so both see the same machine. Prints a Markdown table.
 #
-#   bench/model.sh [MODEL_DIR] [THREADS]     (default: a fresh tiny model, all cores)
+#   [ROUNDS=3] bench/model.sh [MODEL_DIR] [THREADS]     (default: a fresh tiny model, all cores)
 set -euo pipefail
 # Both sides get the same threading environment: OpenMP threads that sleep between regions (tsd
 # sets this for itself) and as many OpenBLAS threads as libtorch threads.
@@ -17,15 +17,17 @@ if ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then
 	$s apt-get install -y -qq python3-torch >/dev/null
 fi
 field() { sed -n "s/.*\"$1\": *\([0-9.]*\).*/\1/p"; }
-echo "| batch | tsd (Go) tokens/s | PyTorch eager tokens/s | Go / Python |"
-echo "|---|---|---|---|"
+echo "| batch | tsd (Go) tokens/s | PyTorch eager tokens/s | Go / Python | PyTorch eager, argmax only |"
+echo "|---|---|---|---|---|"
 for batch in 1 8; do
-	go=0 py=0
-	for _ in 1 2 3; do # interleave, keep each side's best
+	go=0 py=0 bare=0
+	for _ in $(seq "${ROUNDS:-3}"); do # interleave, keep each side's best
 		g=$(bin/tsd bench decode --model "$dir" --threads "$threads" --batch "$batch" --repeat 1 | field tokens_per_s)
 		p=$(OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads /usr/bin/python3 bench/decode.py "$dir" --threads "$threads" --batch "$batch" --repeat 1 | field tokens_per_s)
 		go=$(echo "$go $g" | awk '{print ($2>$1)?$2:$1}')
+		b=$(OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads /usr/bin/python3 bench/decode.py "$dir" --threads "$threads" --batch "$batch" --repeat 1 --bare | field tokens_per_s)
 		py=$(echo "$py $p" | awk '{print ($2>$1)?$2:$1}')
+		bare=$(echo "$bare $b" | awk '{print ($2>$1)?$2:$1}')
 	done
-	echo "| $batch | $go | $py | $(echo "$go $py" | awk '{printf "%.2f×", $1/$2}') |"
+	echo "| $batch | $go | $py | $(echo "$go $py" | awk '{printf "%.2f×", $1/$2}') | $bare |"
 done
