@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"slices"
 	"testing"
 
 	"github.com/sugarme/gotch"
@@ -89,7 +90,7 @@ func TestGoldenGreedy(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !equalIDs(out[0].Tokens, c.Greedy) {
+		if !slices.Equal(out[0].Tokens, c.Greedy) {
 			t.Errorf("case %d: greedy %v, want %v", i, out[0].Tokens, c.Greedy)
 		}
 	}
@@ -109,16 +110,4 @@ func maxAbsDiff(got [][]float32, want [][]float64) float64 {
 		}
 	}
 	return worst
-}
-
-func equalIDs(a, b []int32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"tsd/tape"
@@ -100,7 +101,7 @@ func (m *Qwen2) checkNames(where map[string]*stFile) error {
 			}
 			return fmt.Errorf("%w: tensor %s is missing", ErrCheckpoint, p.name)
 		}
-		if got := f.entries[p.name].Shape; !equalShape(got, p.shape) {
+		if got := f.entries[p.name].Shape; !slices.Equal(got, p.shape) {
 			return fmt.Errorf("%w: %s: tensor %s has shape %v, config says %v", ErrCheckpoint, f.path, p.name, got, p.shape)
 		}
 	}
@@ -204,18 +205,6 @@ func closeAll(files []*stFile) {
 	for _, f := range files {
 		f.Close()
 	}
-}
-
-func equalShape(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // Init makes a model with random weights for cfg (N(0, 0.02) matrices, zero biases, unit norms, as

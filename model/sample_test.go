@@ -3,6 +3,7 @@ package model
 import (
 	"math"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -120,7 +121,7 @@ func TestSampleFilters(t *testing.T) {
 	prompt := readGolden(t)[2].IDs
 	greedy := generate(t, m, [][]int32{prompt}, SampleOptions{MaxNewTokens: 6}, nil)[0].Tokens
 	topk1 := generate(t, m, [][]int32{prompt}, SampleOptions{Temperature: 1.5, TopK: 1, MaxNewTokens: 6, Seed: 9}, nil)[0].Tokens
-	if !equalIDs(greedy, topk1) {
+	if !slices.Equal(greedy, topk1) {
 		t.Errorf("top-k 1 gave %v, greedy %v", topk1, greedy)
 	}
 	logits, err := m.Logits([][]int32{prompt})
@@ -172,7 +173,7 @@ func TestSampleStops(t *testing.T) {
 	batch := generate(t, m, prompts, opts, letters{})
 	for i, p := range prompts {
 		alone := generate(t, m, [][]int32{p}, opts, letters{})[0]
-		if !equalIDs(batch[i].Tokens, alone.Tokens) || batch[i].Stop != alone.Stop {
+		if !slices.Equal(batch[i].Tokens, alone.Tokens) || batch[i].Stop != alone.Stop {
 			t.Errorf("row %d: batch %v (stop %d), alone %v (stop %d)", i, batch[i].Tokens, batch[i].Stop, alone.Tokens, alone.Stop)
 		}
 		if batch[i].Stop == StopLength && len(batch[i].Tokens) != 10 {
@@ -182,7 +183,7 @@ func TestSampleStops(t *testing.T) {
 	stopped := map[StopReason]int{}
 	for i, c := range batch {
 		n, why := firstStop(free[i].Tokens, opts)
-		if !equalIDs(c.Tokens, free[i].Tokens[:n]) || c.Stop != why {
+		if !slices.Equal(c.Tokens, free[i].Tokens[:n]) || c.Stop != why {
 			t.Errorf("row %d: %v stop %d, want %v stop %d", i, c.Tokens, c.Stop, free[i].Tokens[:n], why)
 		}
 		stopped[c.Stop]++
@@ -202,10 +203,10 @@ func TestSampleSeeded(t *testing.T) {
 	b := generate(t, m, prompt, opts, nil)[0].Tokens
 	opts.Seed = 43
 	c := generate(t, m, prompt, opts, nil)[0].Tokens
-	if !equalIDs(a, b) {
+	if !slices.Equal(a, b) {
 		t.Errorf("same seed, different samples: %v vs %v", a, b)
 	}
-	if equalIDs(a, c) {
+	if slices.Equal(a, c) {
 		t.Errorf("seeds 42 and 43 gave the same 16 tokens %v", a)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"testing"
 	"tsd/tape"
 
@@ -37,11 +38,11 @@ func TestSaveLoadTensors(t *testing.T) {
 	if len(got) != 2 {
 		t.Fatalf("loaded %d tensors, want 2", len(got))
 	}
-	if g := got["a.step"]; g.DType() != gotch.Int64 || !equalInts(tape.Int64s(g), []int64{7, -2, 1 << 40}) {
+	if g := got["a.step"]; g.DType() != gotch.Int64 || !slices.Equal(tape.Int64s(g), []int64{7, -2, 1 << 40}) {
 		t.Errorf("a.step: %v %v", g.DType(), tape.Int64s(g))
 	}
 	want, back := tape.Float32s(a), tape.Float32s(got["a.exp_avg"])
-	if shape := got["a.exp_avg"].MustSize(); !equalShape(shape, []int64{3, 5}) {
+	if shape := got["a.exp_avg"].MustSize(); !slices.Equal(shape, []int64{3, 5}) {
 		t.Errorf("shape %v", shape)
 	}
 	for i := range want {
@@ -84,16 +85,4 @@ func TestSaveLoadTensorsErrors(t *testing.T) {
 			}
 		})
 	}
-}
-
-func equalInts(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

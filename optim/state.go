@@ -2,6 +2,7 @@ package optim
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
@@ -124,7 +125,7 @@ func sameKind(name string, x, like *ts.Tensor) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrTorch, err)
 	}
-	if x.DType() != wantDT || !equalShape(shape, wantShape) {
+	if x.DType() != wantDT || !slices.Equal(shape, wantShape) {
 		return fmt.Errorf("%w: tensor %s is %v%v, want %v%v", ErrState, name, x.DType(), shape, wantDT, wantShape)
 	}
 	return nil
@@ -146,16 +147,4 @@ func scalarInt64(x *ts.Tensor) int64 {
 	out := make([]int64, 1)
 	tape.Check(x.CopyData(out, 1))
 	return out[0]
-}
-
-func equalShape(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

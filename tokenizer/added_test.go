@@ -3,6 +3,7 @@ package tokenizer
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -84,7 +85,7 @@ func TestNormalizedAddedTokens(t *testing.T) {
 		{"nai\u0308ve", []int32{601}},
 	}
 	for _, tt := range tests {
-		if got := tok.Encode(tt.in); !equalIDs(got, tt.want) {
+		if got := tok.Encode(tt.in); !slices.Equal(got, tt.want) {
 			t.Errorf("Encode(%q) = %v, want %v", tt.in, got, tt.want)
 		}
 	}

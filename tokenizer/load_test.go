@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -146,7 +147,7 @@ func TestParseAcceptsLegacyMergesAndDefaults(t *testing.T) {
 	}
 	ref := tiny(t)
 	text := "<|im_start|>user\nUsing the numbers [1, 2], reach 3.<|im_end|>"
-	if got, want := tok.Encode(text), ref.Encode(text); !equalIDs(got, want) {
+	if got, want := tok.Encode(text), ref.Encode(text); !slices.Equal(got, want) {
 		t.Errorf("legacy merges encode %v, pair merges %v", got, want)
 	}
 }

@@ -15,8 +15,6 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata")
 
-func equalIDs(a, b []int32) bool { return slices.Equal(a, b) }
-
 // tiny parses the default tiny vocabulary.
 func tiny(t testing.TB) *BPE {
 	t.Helper()
@@ -78,7 +76,7 @@ func TestTinyVocabulary(t *testing.T) {
 		if !ok {
 			t.Fatalf("no id for %q", s)
 		}
-		if got := tok.Encode(s); !equalIDs(got, []int32{id}) {
+		if got := tok.Encode(s); !slices.Equal(got, []int32{id}) {
 			t.Errorf("Encode(%q) = %v, want [%d]", s, got, id)
 		}
 		if _, special := tok.SpecialID(s); special != slices.Contains(tinySpecial, s) {

@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -54,7 +55,7 @@ func TestLMLogitsAndGenerate(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &gen); err != nil {
 		t.Fatal(err)
 	}
-	if len(gen.IDs) != 8 || !sameIDs(gen.IDs, c.Greedy) {
+	if len(gen.IDs) != 8 || !slices.Equal(gen.IDs, c.Greedy) {
 		t.Fatalf("greedy %v, want %v", gen.IDs, c.Greedy)
 	}
 }
@@ -82,16 +83,4 @@ func TestInitModelTiny(t *testing.T) {
 	if _, err := runTSD(t, "{\"ids\": [1, 2\n", "lm", "logits", "--model", dir); err == nil || !strings.Contains(err.Error(), "line 1") {
 		t.Fatalf("malformed input line: %v", err)
 	}
-}
-
-func sameIDs(a, b []int32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
