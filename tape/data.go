@@ -61,31 +61,20 @@ func fromSlice(tp *Tape, src unsafe.Pointer, nbytes int, dtype gotch.DType, shap
 }
 
 // Float32s copies a tensor of any float dtype, on any device, into a Go slice.
-func Float32s(x *ts.Tensor) []float32 {
-	var tp Tape
-	defer tp.Free()
-	c := hostContiguous(&tp, x, gotch.Float)
-	out := make([]float32, c.Numel())
-	Check(c.CopyData(out, uint(len(out))))
-	return out
-}
+func Float32s(x *ts.Tensor) []float32 { return hostCopy[float32](x, gotch.Float) }
 
 // Float64s copies a tensor of any float dtype, on any device, into a Go slice of float64.
-func Float64s(x *ts.Tensor) []float64 {
-	var tp Tape
-	defer tp.Free()
-	c := hostContiguous(&tp, x, gotch.Double)
-	out := make([]float64, c.Numel())
-	Check(c.CopyData(out, uint(len(out))))
-	return out
-}
+func Float64s(x *ts.Tensor) []float64 { return hostCopy[float64](x, gotch.Double) }
 
 // Int64s copies an integer tensor into a Go slice.
-func Int64s(x *ts.Tensor) []int64 {
+func Int64s(x *ts.Tensor) []int64 { return hostCopy[int64](x, gotch.Int64) }
+
+// hostCopy copies x, converted to dtype (whose Go type is T), into a new Go slice.
+func hostCopy[T float32 | float64 | int64](x *ts.Tensor, dtype gotch.DType) []T {
 	var tp Tape
 	defer tp.Free()
-	c := hostContiguous(&tp, x, gotch.Int64)
-	out := make([]int64, c.Numel())
+	c := hostContiguous(&tp, x, dtype)
+	out := make([]T, c.Numel())
 	Check(c.CopyData(out, uint(len(out))))
 	return out
 }
