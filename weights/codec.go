@@ -3,6 +3,7 @@ package weights
 import (
 	"errors"
 	"io"
+	"sync"
 	"unicode/utf8"
 
 	"google.golang.org/grpc/encoding"
@@ -17,7 +18,7 @@ import (
 // only large messages: the generic codec copies each chunk's data twice on the way out (marshal,
 // then HTTP/2 framing) and twice on the way in (gathering the frames, then unmarshal). This one
 // sends the data slice as it is, its own buffer in the message (the bytes on the wire are the
-// same as proto.Marshal's), and on receipt copies the data once from the frames into a buffer of
+// same as proto.Marshal's) that goes back to sendBuffers once written, and on receipt copies the data once from the frames into a buffer of
 // its free list, which Fetch refills once a chunk is written and hashed. Every other message, and
 // any chunk encoded in a way the fast path does not parse, goes through the proto codec, so a
 // server can use it for all its services.
@@ -81,8 +82,33 @@ func (*chunkCodec) Marshal(v any) (mem.BufferSlice, error) {
 	inner := len(head) + len(c.GetData()) + len(tail)
 	outer := protowire.AppendTag(nil, fieldChunk, protowire.BytesType)
 	outer = protowire.AppendVarint(outer, uint64(inner))
-	return mem.BufferSlice{mem.SliceBuffer(append(outer, head...)), mem.SliceBuffer(c.GetData()), mem.SliceBuffer(tail)}, nil
+	data := c.GetData()
+	return mem.BufferSlice{mem.SliceBuffer(append(outer, head...)), mem.NewBuffer(&data, sendBuffers), mem.SliceBuffer(tail)}, nil
 }
+
+// sendBuffers recycles the data of the chunks servers send. gRPC holds a reference to a sent
+// message's buffers until it has written them to the connection and then returns them to their
+// pool: a long broadcast thus reuses about a flow-control window of buffers instead of
+// allocating and zeroing one per chunk, and collecting it. A chunk's data belongs to the pool
+// once it is sent: the sender must not touch it again.
+var sendBuffers = &chunkPool{}
+
+// chunkPool is a mem.BufferPool of chunk buffers.
+type chunkPool struct{ pool sync.Pool }
+
+// Get returns a buffer of n bytes, recycled if one large enough is free; its contents are
+// undefined.
+func (p *chunkPool) Get(n int) *[]byte {
+	if b, ok := p.pool.Get().(*[]byte); ok && cap(*b) >= n {
+		*b = (*b)[:n]
+		return b
+	}
+	b := make([]byte, n)
+	return &b
+}
+
+// Put offers b for a later chunk.
+func (p *chunkPool) Put(b *[]byte) { p.pool.Put(b) }
 
 // Unmarshal decodes a chunk with one copy of its data, anything else with the proto codec.
 func (cc *chunkCodec) Unmarshal(data mem.BufferSlice, v any) error {

@@ -2,8 +2,8 @@
 //
 // A checkpoint is a flat directory in Hugging Face layout (config.json, model.safetensors,
 // tokenizer.json, ...). It is named by a version number, which the learner assigns, and by a
-// content digest, which anyone can recompute: the sha256 of the lines "<name> <size> <sha256>\n"
-// for every file in byte-wise name order (see Digest). The coordinator records the digest when the
+// content digest, which anyone can recompute: the sha256 of the lines "<name> <size> <blake3>\n"
+// for every file in byte-wise name order, each file named by its BLAKE3 (see Digest). The coordinator records the digest when the
 // learner publishes a version, so a fetcher can check what any peer sends against it.
 //
 // The pieces:
@@ -17,7 +17,7 @@
 //     manifest order as chunks carrying their own CRC-32C. A request may resume at a file and
 //     offset.
 //   - Fetch downloads a version from a list of sources into a Store, checking each chunk as it
-//     arrives (CRC-32C, against corruption in transit), each file when it ends (sha256, against
+//     arrives (CRC-32C, against corruption in transit), each file when it ends (BLAKE3, against
 //     the manifest) and the manifest against the coordinator's digest. A corrupt chunk or a
 //     broken stream resumes where it stopped; a source that keeps failing is abandoned for the
 //     next one.

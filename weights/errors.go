@@ -11,11 +11,11 @@ var (
 	// special file, a symlink leading out of it, or a file with an unusable name.
 	ErrCheckpoint = errors.New("weights: not a checkpoint directory")
 	// ErrManifest means a manifest is malformed: a bad or duplicate file name, files out of name
-	// order, a negative size, a sha256 that is not 64 lowercase hex digits, a digest that does
-	// not match its files, or limits exceeded.
+	// order, a negative size, a file digest that is not 64 lowercase hex digits or a file named
+	// by sha256 (an earlier tsd), a digest that does not match its files, or limits exceeded.
 	ErrManifest = errors.New("weights: bad manifest")
-	// ErrDigest means bytes or a manifest disagree with the sha256 they were promised to have.
-	ErrDigest = errors.New("weights: sha256 mismatch")
+	// ErrDigest means bytes or a manifest disagree with the digest they were promised to have.
+	ErrDigest = errors.New("weights: digest mismatch")
 	// ErrCorruptChunk means one chunk's data disagrees with its own CRC-32C; the fetch resumes
 	// at that chunk.
 	ErrCorruptChunk = errors.New("weights: corrupt chunk")

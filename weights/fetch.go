@@ -89,7 +89,7 @@ func (o FetchOptions) withDefaults() (FetchOptions, error) {
 
 // Fetch makes version, whose checkpoint digest the coordinator recorded as wantSHA, present in
 // store, trying sources in order. Every chunk is checked against its CRC-32C as it arrives,
-// every file against the manifest's sha256 when it ends, and the manifest against wantSHA before
+// every file against the manifest's BLAKE3 when it ends, and the manifest against wantSHA before
 // anything is written; the version becomes visible in the store only when all of it is verified
 // and synced.
 // A corrupt chunk, a broken or stalled stream resumes at the first byte not yet verified, from
@@ -147,7 +147,7 @@ func checkFetchArgs(sources []Source, wantSHA string, store *Store) error {
 			return fmt.Errorf("%w: source %d (%q) has no client", ErrArgument, i, s.Name)
 		}
 	}
-	if !isSHA256(wantSHA) {
+	if !isHexDigest(wantSHA) {
 		return fmt.Errorf("%w: want sha256 %q is not 64 lowercase hex digits", ErrArgument, wantSHA)
 	}
 	if store == nil {
@@ -351,7 +351,7 @@ func (f *fetch) position() string {
 }
 
 // acceptChunk checks a chunk against what comes next and its own CRC-32C, then writes it. The CRC
-// only catches corruption in transit, early enough to resume at this chunk; the file's sha256
+// only catches corruption in transit, early enough to resume at this chunk; the file's BLAKE3
 // (on the fileHash goroutine) is what proves the bytes.
 func (f *fetch) acceptChunk(c *tsdv1.WeightChunk) error {
 	if c == nil {
@@ -409,14 +409,14 @@ func (f *fetch) advance() error {
 func (f *fetch) finishFile(file *tsdv1.WeightFile) error {
 	got := f.hash.finish()
 	f.hash = nil
-	if got != file.GetSha256() {
+	if got != file.GetBlake3() {
 		f.done -= f.off
 		f.off = 0
 		f.hash = newFileHash(f.codec.recycle)
 		if err := f.out.Truncate(0); err != nil {
 			return localError{err}
 		}
-		return fmt.Errorf("%w: %s from %s is %s, manifest says %s", ErrDigest, file.GetName(), f.source, got, file.GetSha256())
+		return fmt.Errorf("%w: %s from %s has blake3 %s, manifest says %s", ErrDigest, file.GetName(), f.source, got, file.GetBlake3())
 	}
 	err := f.out.Sync()
 	if cerr := f.out.Close(); err == nil {

@@ -300,7 +300,7 @@ func TestFetchArguments(t *testing.T) {
 func TestFetchMalicious(t *testing.T) {
 	data := []byte("pwned")
 	file := func(name string, size int64) *tsdv1.WeightFile {
-		return &tsdv1.WeightFile{Name: name, Size: size, Sha256: sha256Hex(data)}
+		return &tsdv1.WeightFile{Name: name, Size: size, Blake3: blake3Hex(data)}
 	}
 	manifest := func(files ...*tsdv1.WeightFile) *tsdv1.WeightManifest {
 		return &tsdv1.WeightManifest{Version: 1, Sha256: weights.Digest(files), Files: files}

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/test/bufconn"
+	"lukechampine.com/blake3"
 
 	tsdv1 "tsd/proto/tsd/v1"
 	"tsd/weights"
@@ -171,6 +172,12 @@ func crc32c(data []byte) uint32 { return crc32.Checksum(data, crc32.MakeTable(cr
 
 func sha256Hex(data []byte) string {
 	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// blake3Hex is how a manifest names a file's contents.
+func blake3Hex(data []byte) string {
+	sum := blake3.Sum256(data)
 	return hex.EncodeToString(sum[:])
 }
 

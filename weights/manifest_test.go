@@ -57,10 +57,14 @@ func TestDigestSpec(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// BLAKE3 of no bytes, from the BLAKE3 specification's test vectors: the library is the one
+	// the reference describes.
+	if got, want := m.Files[0].GetBlake3(), "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"; got != want {
+		t.Errorf("blake3 of the empty file b: %s, want %s", got, want)
+	}
 	var lines strings.Builder
 	for _, name := range []string{"b", "config.json", "tokenizer.json"} {
-		sum := sha256.Sum256(files[name])
-		fmt.Fprintf(&lines, "%s %d %x\n", name, len(files[name]), sum)
+		fmt.Fprintf(&lines, "%s %d %s\n", name, len(files[name]), blake3Hex(files[name]))
 	}
 	want := sha256.Sum256([]byte(lines.String()))
 	if m.GetSha256() != hex.EncodeToString(want[:]) {
@@ -128,7 +132,7 @@ func TestManifestSymlinkInside(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(m.Files) != 2 || m.Files[0].Sha256 != m.Files[1].Sha256 || m.Files[1].Name != "model.safetensors" {
+	if len(m.Files) != 2 || m.Files[0].Blake3 != m.Files[1].Blake3 || m.Files[1].Name != "model.safetensors" {
 		t.Errorf("files %v", m.Files)
 	}
 }
@@ -137,10 +141,15 @@ func TestManifestSymlinkInside(t *testing.T) {
 func goodManifest(names ...string) *tsdv1.WeightManifest {
 	m := &tsdv1.WeightManifest{Version: 1}
 	for i, n := range names {
-		m.Files = append(m.Files, &tsdv1.WeightFile{Name: n, Size: int64(i + 1), Sha256: sha256Hex([]byte(n))})
+		m.Files = append(m.Files, &tsdv1.WeightFile{Name: n, Size: int64(i + 1), Blake3: blake3Hex([]byte(n))})
 	}
 	m.Sha256 = weights.Digest(m.Files)
 	return m
+}
+
+// nameBySHA256 names file 0 by its sha256, as tsd did before it used BLAKE3.
+func nameBySHA256(m *tsdv1.WeightManifest) {
+	m.Files[0].Sha256 = sha256Hex([]byte(m.Files[0].Name))
 }
 
 func TestValidateManifest(t *testing.T) {
@@ -166,8 +175,11 @@ func TestValidateManifest(t *testing.T) {
 		{"duplicate", goodManifest("a", "a"), nil},
 		{"unsorted", goodManifest("b", "a"), nil},
 		{"negative size", goodManifest("a"), func(m *tsdv1.WeightManifest) { m.Files[0].Size = -1 }},
-		{"uppercase sha", goodManifest("a"), func(m *tsdv1.WeightManifest) { m.Files[0].Sha256 = strings.ToUpper(m.Files[0].Sha256) }},
-		{"short sha", goodManifest("a"), func(m *tsdv1.WeightManifest) { m.Files[0].Sha256 = "abc" }},
+		{"uppercase digest", goodManifest("a"), func(m *tsdv1.WeightManifest) { m.Files[0].Blake3 = strings.ToUpper(m.Files[0].Blake3) }},
+		{"short digest", goodManifest("a"), func(m *tsdv1.WeightManifest) { m.Files[0].Blake3 = "abc" }},
+		{"no digest", goodManifest("a"), func(m *tsdv1.WeightManifest) { m.Files[0].Blake3 = "" }},
+		{"named by sha256 (earlier tsd)", goodManifest("a"), func(m *tsdv1.WeightManifest) { nameBySHA256(m); m.Files[0].Blake3 = "" }},
+		{"named by both", goodManifest("a"), nameBySHA256},
 		{"wrong digest", goodManifest("a"), func(m *tsdv1.WeightManifest) { m.Sha256 = sha256Hex([]byte("other")) }},
 	}
 	for _, tt := range tests {
@@ -196,8 +208,8 @@ func FuzzValidateManifest(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, a, b string, size int64) {
 		m := &tsdv1.WeightManifest{Files: []*tsdv1.WeightFile{
-			{Name: a, Size: size, Sha256: sha256Hex([]byte(a))},
-			{Name: b, Size: 1, Sha256: sha256Hex([]byte(b))},
+			{Name: a, Size: size, Blake3: blake3Hex([]byte(a))},
+			{Name: b, Size: 1, Blake3: blake3Hex([]byte(b))},
 		}}
 		m.Sha256 = weights.Digest(m.Files)
 		if weights.ValidateManifest(m) != nil {

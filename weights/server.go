@@ -26,7 +26,7 @@ const (
 
 // castagnoli is the table of each chunk's crc32c. The sum only catches corruption in transit,
 // early enough to resume at that chunk; the sender supplies both the data and the sum, so it
-// proves nothing, and the file's sha256 against the manifest is the real check. CRC-32C has
+// proves nothing, and the file's BLAKE3 against the manifest is the real check. CRC-32C has
 // instructions on x86-64 and arm64: far cheaper per byte than the sha256 it replaced.
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -106,10 +106,11 @@ func (s *Server) sendFile(stream grpc.ServerStreamingServer[tsdv1.WeightMessage]
 		if err := stream.Context().Err(); err != nil {
 			return err
 		}
-		// A fresh buffer per chunk: grpc may keep a sent message (stats handlers, tracing), so
-		// it must not be reused.
-		data := make([]byte, chunkLen(offset, f.GetSize(), chunkBytes))
+		// The buffer goes back to sendBuffers once gRPC has written it (see chunkCodec.Marshal).
+		buf := sendBuffers.Get(int(chunkLen(offset, f.GetSize(), chunkBytes)))
+		data := *buf
 		if _, err := file.ReadAt(data, offset); err != nil {
+			sendBuffers.Put(buf)
 			return fmt.Errorf("read %s at %d: %w", f.GetName(), offset, err)
 		}
 		chunk := &tsdv1.WeightChunk{File: f.GetName(), Offset: offset, Data: data, Crc32C: chunkCRC(data)}

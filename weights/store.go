@@ -320,7 +320,7 @@ func (s *Store) Put(version uint64, srcDir string) (*tsdv1.WeightManifest, error
 		if err != nil {
 			return nil, fmt.Errorf("weights: put version %d: %w", version, err)
 		}
-		out = append(out, &tsdv1.WeightFile{Name: f.name, Size: size, Sha256: sum})
+		out = append(out, &tsdv1.WeightFile{Name: f.name, Size: size, Blake3: sum})
 	}
 	return imp.commit(&tsdv1.WeightManifest{Version: version, Sha256: Digest(out), Files: out})
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"tsd/weights"
@@ -126,6 +127,11 @@ func TestStoreReopenRejectsDamage(t *testing.T) {
 			data, _ := os.ReadFile(filepath.Join(s.Root(), "v00000001.manifest.json"))
 			writeFile(t, filepath.Join(s.Root(), "v00000002.manifest.json"), string(data))
 			mkdir(t, filepath.Join(s.Root(), "v00000002"))
+		}, weights.ErrManifest},
+		{"manifest of an earlier tsd (files named by sha256)", func(t *testing.T, s *weights.Store) {
+			path := filepath.Join(s.Root(), "v00000001.manifest.json")
+			data, _ := os.ReadFile(path)
+			writeFile(t, path, strings.ReplaceAll(string(data), `"blake3"`, `"sha256"`))
 		}, weights.ErrManifest},
 		{"file truncated", func(t *testing.T, s *weights.Store) {
 			if err := os.Truncate(filepath.Join(s.Dir(1), "model.safetensors"), 10); err != nil {
