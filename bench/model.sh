@@ -12,9 +12,10 @@ make -s build
 dir=${1:-runs/bench-tiny}
 threads=${2:-$(nproc)}
 [ -f "$dir/config.json" ] || bin/tsd init-model --preset tiny --out "$dir" >/dev/null
-if ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+# -I: from the repository root, plain `import torch` would find our Go package torch/.
+if ! /usr/bin/python3 -I -c 'import torch' 2>/dev/null; then
 	s=""; [ "$(id -u)" = 0 ] || s=sudo
-	$s apt-get install -y -qq python3-torch >/dev/null
+	$s apt-get update -qq && $s apt-get install -y -qq python3-torch >/dev/null
 fi
 field() { sed -n "s/.*\"$1\": *\([0-9.]*\).*/\1/p"; }
 echo "| batch | tsd (Go) tokens/s | PyTorch eager tokens/s | Go / Python | PyTorch eager, argmax only |"
