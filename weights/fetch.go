@@ -69,6 +69,11 @@ const (
 	defaultStallTimeout = 30 * time.Second
 	defaultMaxBytes     = 64 << 30
 	defaultMaxFiles     = 1024
+	// writebackBytes is how much of a file Fetch writes before it asks the kernel to start
+	// writing those bytes to disk. Left alone, the dirty pages of a multi-gigabyte file pile up
+	// in memory and the fsync at its end writes most of them while the stream waits; started as
+	// they come, the disk works during the transfer.
+	writebackBytes = 8 << 20
 )
 
 // withDefaults fills zero fields and rejects out-of-range ones.
@@ -174,6 +179,7 @@ type fetch struct {
 	done     int64                 // verified bytes, all files
 	idx      int                   // file being received
 	off      int64                 // verified bytes of that file
+	flushed  int64                 // bytes of that file whose writeback has been started
 	out      *os.File              // that file, open
 	hash     *fileHash             // hashing its first off bytes
 	codec    *chunkCodec           // decodes chunks into buffers that the file hash recycles
@@ -374,6 +380,10 @@ func (f *fetch) acceptChunk(c *tsdv1.WeightChunk) error {
 	f.hash.write(c.GetData())
 	f.off += n
 	f.done += n
+	if f.off-f.flushed >= writebackBytes {
+		startWriteback(f.out, f.flushed, f.off-f.flushed)
+		f.flushed = f.off
+	}
 	if f.opts.Progress != nil {
 		f.opts.Progress(Progress{Version: f.version, Source: f.source, Bytes: f.done, Total: f.total})
 	}
@@ -390,7 +400,7 @@ func (f *fetch) advance() error {
 			if err != nil {
 				return localError{err}
 			}
-			f.out, f.hash, f.off = out, newFileHash(f.codec.recycle), 0
+			f.out, f.hash, f.off, f.flushed = out, newFileHash(f.codec.recycle), 0, 0
 		}
 		if f.off < file.GetSize() {
 			return nil
@@ -411,7 +421,7 @@ func (f *fetch) finishFile(file *tsdv1.WeightFile) error {
 	f.hash = nil
 	if got != file.GetBlake3() {
 		f.done -= f.off
-		f.off = 0
+		f.off, f.flushed = 0, 0
 		f.hash = newFileHash(f.codec.recycle)
 		if err := f.out.Truncate(0); err != nil {
 			return localError{err}

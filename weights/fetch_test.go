@@ -45,7 +45,7 @@ func (l *errorLog) count(target error) int {
 }
 
 func TestFetchRoundTrip(t *testing.T) {
-	files := randomFiles(20, 3<<20+12345)
+	files := randomFiles(20, 17<<20+12345) // past writebackBytes twice
 	src, want := storeWith(t, 9, files)
 	for _, chunk := range []int{0, weights.MinChunkBytes, weights.MaxChunkBytes} {
 		t.Run(fmt.Sprintf("chunk %d", chunk), func(t *testing.T) {
