@@ -84,7 +84,7 @@ wait_until() {
 version_at_least() { [ "$(version)" -ge "$1" ]; }
 actors_are() { [ "$(actor_count)" = "$1" ]; }
 actors_are_and_version_at_least() { actors_are "$1" && version_at_least "$2"; }
-has_actor() { actors | grep -qx "$1"; }
+has_actor() { actors | grep -x "$1" >/dev/null; } # grep -q would stop reading early: SIGPIPE under pipefail
 serving() { "$tsd" health --addr "$1" >/dev/null 2>&1; }
 
 for port in 7001 7002 7003 7201 7301 7302; do
@@ -113,7 +113,7 @@ phase "scale to 3 actors"
 
 old_leader=$(leader)
 [ -n "$old_leader" ] || fail "no raft leader"
-victim=$(head_compose ps -q actor | head -1)
+victim=$(head_compose ps -q actor | awk "NR == 1") # not head -1: it would close the pipe early, SIGPIPE under pipefail
 v=$(version)
 echo "e2e: stopping the raft leader $old_leader and actor ${victim:0:12} at version $v"
 docker stop "$(head_compose ps -q "$old_leader")" "$victim" >/dev/null
