@@ -126,8 +126,9 @@ func writeRandomCheckpoint(dir string, size int64) error {
 }
 
 // BenchmarkManifest hashes the checkpoint as Manifest does (from the page cache after the first
-// run): its rate is the cost of one sha256 pass, which a broadcast pays once per byte (the
-// fetcher's file check; chunks are checked with CRC-32C).
+// run): its rate is the cost of one file-digest (BLAKE3) pass, which a broadcast pays once per
+// byte (the fetcher's file check; chunks are checked with CRC-32C) and a learner once per
+// published version.
 func BenchmarkManifest(b *testing.B) {
 	f := benchCheckpoint(b)
 	b.SetBytes(f.size)

@@ -18,8 +18,9 @@ import (
 // only large messages: the generic codec copies each chunk's data twice on the way out (marshal,
 // then HTTP/2 framing) and twice on the way in (gathering the frames, then unmarshal). This one
 // sends the data slice as it is, its own buffer in the message (the bytes on the wire are the
-// same as proto.Marshal's) that goes back to sendBuffers once written, and on receipt copies the data once from the frames into a buffer of
-// its free list, which Fetch refills once a chunk is written and hashed. Every other message, and
+// same as proto.Marshal's), which goes back to sendBuffers once written, and on receipt copies
+// the data once from the frames into a buffer of its free list, which Fetch refills once a chunk
+// is written and hashed. Every other message, and
 // any chunk encoded in a way the fast path does not parse, goes through the proto codec, so a
 // server can use it for all its services.
 type chunkCodec struct {

@@ -179,7 +179,6 @@ type fetch struct {
 	done     int64                 // verified bytes, all files
 	idx      int                   // file being received
 	off      int64                 // verified bytes of that file
-	flushed  int64                 // bytes of that file whose writeback has been started
 	out      *os.File              // that file, open
 	hash     *fileHash             // hashing its first off bytes
 	codec    *chunkCodec           // decodes chunks into buffers that the file hash recycles
@@ -380,9 +379,10 @@ func (f *fetch) acceptChunk(c *tsdv1.WeightChunk) error {
 	f.hash.write(c.GetData())
 	f.off += n
 	f.done += n
-	if f.off-f.flushed >= writebackBytes {
-		startWriteback(f.out, f.flushed, f.off-f.flushed)
-		f.flushed = f.off
+	// Passing a multiple of writebackBytes starts the writeback of the block before it (a chunk,
+	// at most MaxChunkBytes, never passes two).
+	if k := f.off / writebackBytes; k > (f.off-n)/writebackBytes {
+		startWriteback(f.out, (k-1)*writebackBytes, writebackBytes)
 	}
 	if f.opts.Progress != nil {
 		f.opts.Progress(Progress{Version: f.version, Source: f.source, Bytes: f.done, Total: f.total})
@@ -400,7 +400,7 @@ func (f *fetch) advance() error {
 			if err != nil {
 				return localError{err}
 			}
-			f.out, f.hash, f.off, f.flushed = out, newFileHash(f.codec.recycle), 0, 0
+			f.out, f.hash, f.off = out, newFileHash(f.codec.recycle), 0
 		}
 		if f.off < file.GetSize() {
 			return nil
@@ -421,7 +421,7 @@ func (f *fetch) finishFile(file *tsdv1.WeightFile) error {
 	f.hash = nil
 	if got != file.GetBlake3() {
 		f.done -= f.off
-		f.off, f.flushed = 0, 0
+		f.off = 0
 		f.hash = newFileHash(f.codec.recycle)
 		if err := f.out.Truncate(0); err != nil {
 			return localError{err}

@@ -7,7 +7,8 @@ const hashQueueChunks = 8
 
 // fileHash computes a file's digest (newFileDigest) on its own goroutine while Fetch receives,
 // checks and writes the next chunks: hashing is a large share of a fetch's CPU work per byte, and
-// this takes it off the receiving goroutine, onto a second core. Each buffer, once hashed, goes to done for reuse.
+// this takes it off the receiving goroutine, onto a second core. Each buffer, once hashed, goes
+// to done for reuse.
 type fileHash struct {
 	data chan []byte
 	sum  chan string
