@@ -18,17 +18,22 @@ if ! /usr/bin/python3 -I -c 'import torch' 2>/dev/null; then
 	$s apt-get update -qq && $s apt-get install -y -qq python3-torch >/dev/null
 fi
 field() { sed -n "s/.*\"$1\": *\([0-9.]*\).*/\1/p"; }
+best() { echo "$1 $2" | awk '{print ($2>$1)?$2:$1}'; }
+# One timed run of the PyTorch baseline at this batch; extra arguments go to decode.py.
+python_decode() {
+	OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads /usr/bin/python3 bench/decode.py "$dir" \
+		--threads "$threads" --batch "$batch" --repeat 1 "$@" | field tokens_per_s
+}
 echo "| batch | tsd (Go) tokens/s | PyTorch eager tokens/s | Go / Python | PyTorch eager, argmax only |"
 echo "|---|---|---|---|---|"
 for batch in 1 8; do
 	go=0 py=0 bare=0
 	for _ in $(seq "${ROUNDS:-3}"); do # interleave, keep each side's best
+		# Plain assignments, so that a failed run stops the script (set -e, pipefail).
 		g=$(bin/tsd bench decode --model "$dir" --threads "$threads" --batch "$batch" --repeat 1 | field tokens_per_s)
-		p=$(OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads /usr/bin/python3 bench/decode.py "$dir" --threads "$threads" --batch "$batch" --repeat 1 | field tokens_per_s)
-		go=$(echo "$go $g" | awk '{print ($2>$1)?$2:$1}')
-		b=$(OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads /usr/bin/python3 bench/decode.py "$dir" --threads "$threads" --batch "$batch" --repeat 1 --bare | field tokens_per_s)
-		py=$(echo "$py $p" | awk '{print ($2>$1)?$2:$1}')
-		bare=$(echo "$bare $b" | awk '{print ($2>$1)?$2:$1}')
+		p=$(python_decode)
+		b=$(python_decode --bare)
+		go=$(best "$go" "$g") py=$(best "$py" "$p") bare=$(best "$bare" "$b")
 	done
 	echo "| $batch | $go | $py | $(echo "$go $py" | awk '{printf "%.2f×", $1/$2}') | $bare |"
 done

@@ -20,9 +20,8 @@ import (
 // sends the data slice as it is, its own buffer in the message (the bytes on the wire are the
 // same as proto.Marshal's), which goes back to sendBuffers once written, and on receipt copies
 // the data once from the frames into a buffer of its free list, which Fetch refills once a chunk
-// is written and hashed. Every other message, and
-// any chunk encoded in a way the fast path does not parse, goes through the proto codec, so a
-// server can use it for all its services.
+// is written and hashed. Every other message, and any chunk encoded in a way the fast path does
+// not parse, goes through the proto codec, so a server can use it for all its services.
 type chunkCodec struct {
 	free chan []byte // recycled chunk buffers; nil on a server, which only marshals chunks
 }

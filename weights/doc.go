@@ -3,8 +3,9 @@
 // A checkpoint is a flat directory in Hugging Face layout (config.json, model.safetensors,
 // tokenizer.json, ...). It is named by a version number, which the learner assigns, and by a
 // content digest, which anyone can recompute: the sha256 of the lines "<name> <size> <blake3>\n"
-// for every file in byte-wise name order, each file named by its BLAKE3 (see Digest). The coordinator records the digest when the
-// learner publishes a version, so a fetcher can check what any peer sends against it.
+// for every file in byte-wise name order, each file named by its BLAKE3 (see Digest). The
+// coordinator records the digest when the learner publishes a version, so a fetcher can check what
+// any peer sends against it.
 //
 // The pieces:
 //
