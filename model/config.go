@@ -44,29 +44,42 @@ func (c Config) ValueWidth() int {
 	return 4 * c.HiddenSize
 }
 
+// maxDim bounds every size in a config, far above any real model's, so that products of sizes
+// (4·hidden_size, tensor shapes) cannot overflow.
+const maxDim = 1 << 24
+
 // Validate reports the first thing in c this implementation cannot run.
 func (c Config) Validate() error {
 	if c.ModelType != "qwen2" && !containsStr(c.Architectures, "Qwen2ForCausalLM") {
 		return fmt.Errorf("%w: architecture %v / model_type %q is not Qwen2ForCausalLM", ErrConfig, c.Architectures, c.ModelType)
 	}
+	// Each check may divide by a field an earlier one proved positive, never one it has not: a
+	// damaged config.json gets an error, not a division by zero.
 	checks := []struct {
-		ok   bool
+		ok   func() bool
 		what string
 	}{
-		{c.HiddenSize > 0, "hidden_size must be > 0"},
-		{c.IntermediateSize > 0, "intermediate_size must be > 0"},
-		{c.NumHiddenLayers > 0, "num_hidden_layers must be > 0"},
-		{c.NumAttentionHeads > 0 && c.HiddenSize%max(c.NumAttentionHeads, 1) == 0, "hidden_size must be a multiple of num_attention_heads"},
-		{c.NumKeyValueHeads > 0 && c.NumAttentionHeads%max(c.NumKeyValueHeads, 1) == 0, "num_attention_heads must be a multiple of num_key_value_heads"},
-		{c.HeadDim()%2 == 0, "head dim must be even (rotary embedding)"},
-		{c.VocabSize > 0, "vocab_size must be > 0"},
-		{c.RMSNormEps > 0, "rms_norm_eps must be > 0"},
-		{c.RopeTheta > 0, "rope_theta must be > 0"},
-		{c.HiddenAct == "" || c.HiddenAct == "silu", "hidden_act must be silu"},
-		{c.ValueHidden >= 0, "tsd_value_hidden must be >= 0"},
+		{func() bool { return c.HiddenSize > 0 }, "hidden_size must be > 0"},
+		{func() bool { return c.IntermediateSize > 0 }, "intermediate_size must be > 0"},
+		{func() bool { return c.NumHiddenLayers > 0 }, "num_hidden_layers must be > 0"},
+		{func() bool { return c.NumAttentionHeads > 0 }, "num_attention_heads must be > 0"},
+		{func() bool {
+			return max(c.HiddenSize, c.IntermediateSize, c.NumHiddenLayers, c.NumAttentionHeads, c.NumKeyValueHeads,
+				c.VocabSize, c.ValueHidden, c.MaxPositionEmbeddings) <= maxDim
+		}, "every dimension must be at most 2^24"},
+		{func() bool { return c.NumKeyValueHeads > 0 }, "num_key_value_heads must be > 0"},
+		{func() bool { return c.HiddenSize%c.NumAttentionHeads == 0 }, "hidden_size must be a multiple of num_attention_heads"},
+		{func() bool { return c.NumAttentionHeads%c.NumKeyValueHeads == 0 }, "num_attention_heads must be a multiple of num_key_value_heads"},
+		{func() bool { return c.HeadDim()%2 == 0 }, "head dim must be even (rotary embedding)"},
+		{func() bool { return c.MaxPositionEmbeddings >= 0 }, "max_position_embeddings must be >= 0"},
+		{func() bool { return c.VocabSize > 0 }, "vocab_size must be > 0"},
+		{func() bool { return c.RMSNormEps > 0 }, "rms_norm_eps must be > 0"},
+		{func() bool { return c.RopeTheta > 0 }, "rope_theta must be > 0"},
+		{func() bool { return c.HiddenAct == "" || c.HiddenAct == "silu" }, "hidden_act must be silu"},
+		{func() bool { return c.ValueHidden >= 0 }, "tsd_value_hidden must be >= 0"},
 	}
 	for _, ch := range checks {
-		if !ch.ok {
+		if !ch.ok() {
 			return fmt.Errorf("%w: %s", ErrConfig, ch.what)
 		}
 	}
@@ -140,15 +153,25 @@ func knownKeys() []string {
 		"max_position_embeddings", "tie_word_embeddings", "torch_dtype", "tsd_value_hidden"}
 }
 
-// ReadConfig reads dir/config.json and validates it.
+// ReadConfig reads dir/config.json and validates it; an error names the file.
 func ReadConfig(dir string) (Config, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	path := filepath.Join(dir, "config.json")
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return Config{}, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
+	c, err := ParseConfig(b)
+	if err != nil {
+		return Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// ParseConfig decodes and validates the bytes of a config.json.
+func ParseConfig(b []byte) (Config, error) {
 	var c Config
 	if err := json.Unmarshal(b, &c); err != nil {
-		return Config{}, fmt.Errorf("%w: %s: %v", ErrConfig, filepath.Join(dir, "config.json"), err)
+		return Config{}, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 	return c, c.Validate()
 }
