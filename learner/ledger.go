@@ -2,8 +2,12 @@ package learner
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 
 	tsdv1 "tsd/proto/tsd/v1"
@@ -28,11 +32,15 @@ type LedgerEntry struct {
 	Version uint64 `json:"version"`
 }
 
-// openLedger opens path, keeping only lines of steps ≤ checkpointStep.
-func openLedger(path string, checkpointStep int64) (*ledger, error) {
-	kept, err := readLedger(path, checkpointStep)
+// openLedger opens path, keeping only lines of steps ≤ checkpointStep. A torn last line (a crash
+// while appending) is cut with a warning; damage anywhere before an intact line is an error.
+func openLedger(path string, checkpointStep int64, log *slog.Logger) (*ledger, error) {
+	kept, torn, err := readLedger(path, checkpointStep)
 	if err != nil {
 		return nil, err
+	}
+	if torn > 0 {
+		log.Warn("cutting a torn last line from the ledger (a crash while appending)", "file", path, "line", torn)
 	}
 	tmp := path + ".tmp"
 	f, err := os.Create(tmp)
@@ -62,30 +70,71 @@ func openLedger(path string, checkpointStep int64) (*ledger, error) {
 	return &ledger{f: f, w: w, at: checkpointStep}, nil
 }
 
-// ReadLedger returns the entries of a learner's trained.jsonl (all steps).
-func ReadLedger(path string) ([]LedgerEntry, error) { return readLedger(path, 1<<62) }
+// ErrLedger is a trained.jsonl damaged somewhere other than its last line: the exactly-once
+// record cannot be trusted, and rewriting it would lose the lines after the damage.
+var ErrLedger = errors.New("damaged ledger")
 
-func readLedger(path string, upTo int64) ([]LedgerEntry, error) {
+// ReadLedger returns the entries of a learner's trained.jsonl (all steps). A torn last line is
+// left out; damage before an intact line is ErrLedger naming the file and line.
+func ReadLedger(path string) ([]LedgerEntry, error) {
+	out, _, err := readLedger(path, 1<<62)
+	return out, err
+}
+
+// readLedger returns the entries of steps ≤ upTo, and the number of a torn last line it left out
+// (0 for none).
+func readLedger(path string, upTo int64) (_ []LedgerEntry, torn int, _ error) {
 	f, err := os.Open(path)
 	if os.IsNotExist(err) {
-		return nil, nil
+		return nil, 0, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer f.Close()
 	var out []LedgerEntry
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var e LedgerEntry
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			break // a torn last line from a crash
+	r := bufio.NewReader(f)
+	bad, badErr := 0, error(nil) // a damaged line, fatal unless it is the last
+	for n := 1; ; n++ {
+		line, err := r.ReadBytes('\n')
+		if len(line) == 0 && err == io.EOF {
+			break
 		}
-		if e.Step <= upTo {
+		if err != nil && err != io.EOF {
+			return nil, 0, fmt.Errorf("%s: %w", path, err)
+		}
+		if bad != 0 {
+			return nil, 0, fmt.Errorf("%w: %s line %d: %v (not the last line, so not a torn append: restore the file from a backup, or move it aside and lose the record)", ErrLedger, path, bad, badErr)
+		}
+		e, perr := parseLedgerLine(line)
+		switch {
+		case perr != nil:
+			bad, badErr = n, perr
+		case e.Step <= upTo:
 			out = append(out, e)
 		}
+		if err == io.EOF {
+			break
+		}
 	}
-	return out, nil
+	return out, bad, nil
+}
+
+// parseLedgerLine decodes one line (with its newline, if any) and checks it is an entry.
+func parseLedgerLine(line []byte) (LedgerEntry, error) {
+	var e LedgerEntry
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&e); err != nil {
+		return e, err
+	}
+	if dec.More() {
+		return e, errors.New("more than one JSON value")
+	}
+	if e.Step < 1 || e.Seq < 1 || e.Actor == "" {
+		return e, fmt.Errorf("entry %+v: step, seq and actor must be set", e)
+	}
+	return e, nil
 }
 
 func (l *ledger) add(step int64, batch []*tsdv1.Rollout) {

@@ -87,7 +87,7 @@ func Open(ctx context.Context, cfg ServiceConfig, train Config, coord *coordinat
 	if err := s.openTrainer(); err != nil {
 		return nil, err
 	}
-	if s.ledger, err = openLedger(filepath.Join(cfg.DataDir, "trained.jsonl"), s.trainer.Steps()); err != nil {
+	if s.ledger, err = openLedger(filepath.Join(cfg.DataDir, "trained.jsonl"), s.trainer.Steps(), log); err != nil {
 		return nil, err
 	}
 	s.ingest = NewIngest(s.wal, s.trainer.CheckRollout, cfg.MaxLag, cfg.MaxCompletionTokens)
