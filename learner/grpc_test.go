@@ -300,3 +300,41 @@ func TestStatusActorsOverlappingStreams(t *testing.T) {
 		t.Fatalf("after both streams ended: %d actors connected", n)
 	}
 }
+
+// TestMaxMsgBytesHonoured: the learner's server carries the Weights service's options, which must
+// not replace the operator's message limit. A 7.5 MiB rollout passes the default 64 MiB limit (it
+// reaches the learner, which answers it in its ack: far more prompt tokens than the model has
+// positions), and a server configured with 5 MiB refuses it with ResourceExhausted.
+func TestMaxMsgBytesHonoured(t *testing.T) {
+	big := func(r *serviceRig) *tsdv1.Rollout {
+		x := r.goodRollout(1)
+		x.PromptIds = make([]int32, 6<<20/4) // 6 MiB as int32s
+		for i := range x.PromptIds {
+			x.PromptIds[i] = 1 << 28 // five bytes as a varint: the message is 7.5 MiB
+		}
+		return x
+	}
+	t.Run("default limit", func(t *testing.T) {
+		r := newServiceRig(t, rigOptions{})
+		ctx := ctxFor(t, time.Minute)
+		s, _ := stream(ctx, t, r.client(t, rpc.Config{}), "a1")
+		if a := exchange(t, s, big(r)); a.GetResult() != tsdv1.RolloutAck_INVALID || codes.Code(a.GetCode()) != codes.InvalidArgument {
+			t.Fatalf("ack %v, want INVALID from the learner itself", a)
+		}
+		if a := exchange(t, s, r.goodRollout(2)); a.GetResult() != tsdv1.RolloutAck_ACCEPTED {
+			t.Fatalf("the rollout after it: %v", a)
+		}
+	})
+	t.Run("5 MiB limit", func(t *testing.T) {
+		r := newServiceRig(t, rigOptions{server: rpc.Config{MaxMsgBytes: 5 << 20}})
+		ctx := ctxFor(t, time.Minute)
+		s, _ := stream(ctx, t, r.client(t, rpc.Config{}), "a1")
+		if err := s.Send(upload(big(r))); err != nil && !errors.Is(err, io.EOF) {
+			t.Fatal(err)
+		}
+		a, err := s.Recv()
+		if status.Code(err) != codes.ResourceExhausted {
+			t.Fatalf("a 7.5 MiB rollout under a 5 MiB limit: %v %v, want ResourceExhausted", a, err)
+		}
+	})
+}

@@ -19,6 +19,7 @@ import (
 	tsdv1 "tsd/proto/tsd/v1"
 	"tsd/rpc"
 	"tsd/tokenizer"
+	"tsd/weights"
 )
 
 // Settings of the service under test: small limits so that the bad inputs are cheap to build.
@@ -48,9 +49,21 @@ type rigOptions struct {
 	train  func(*Config)
 	// listener serves on this instead of bufconn (benchmarks use TCP loopback).
 	listener net.Listener
+	// before runs on the learner's data dir before Open.
+	before func(dataDir string)
+	// logTo receives the learner's log (nil: discarded).
+	logTo io.Writer
 }
 
 func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// log is where the rig's learner logs: logTo, or nowhere.
+func (o rigOptions) log() *slog.Logger {
+	if o.logTo == nil {
+		return discardLog()
+	}
+	return slog.New(slog.NewTextHandler(o.logTo, nil))
+}
 
 // writeTinyModel writes the tiny preset (random weights) and its tokenizer into dir.
 func writeTinyModel(t testing.TB, dir string) {
@@ -162,9 +175,12 @@ func newServiceRig(t testing.TB, o rigOptions) *serviceRig {
 	if o.train != nil {
 		o.train(&tc)
 	}
+	if o.before != nil {
+		o.before(sc.DataDir)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	svc, err := Open(ctx, sc, tc, coord, discardLog())
+	svc, err := Open(ctx, sc, tc, coord, o.log())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,11 +188,13 @@ func newServiceRig(t testing.TB, o rigOptions) *serviceRig {
 	if _, err := coord.RegisterActor(ctx, "a1", "", time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := rpc.NewServer(o.server, nil, discardLog())
+	// Served as `tsd learner` serves it: the Weights service on the same server, with its options.
+	srv, err := rpc.NewServer(o.server, nil, discardLog(), weights.ServerOptions()...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tsdv1.RegisterLearnerServer(srv, NewGRPC(svc, &CoordinatorDirectory{State: coord.ClusterState, TTL: time.Minute}))
+	tsdv1.RegisterWeightsServer(srv, weights.NewServer(svc.Store()))
 	srv.SetServing(true, tsdv1.Learner_ServiceDesc.ServiceName)
 	r := &serviceRig{svc: svc, node: node, coord: coord, srv: srv, sc: sc, tc: tc}
 	lis := o.listener

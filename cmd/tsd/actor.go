@@ -102,6 +102,9 @@ func runActor(ctx context.Context, rf *roleFlags, cfg actor.Config, bind string,
 		return err
 	}
 	if cfg.Addr != "" {
+		if err := weights.CheckMessageLimit(rf.rc.MaxMsgBytes); err != nil {
+			return fmt.Errorf("--max-msg-bytes: %w", err)
+		}
 		srv, err := rpc.NewServer(rf.rc, reg, log, weights.ServerOptions()...)
 		if err != nil {
 			return err

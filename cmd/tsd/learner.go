@@ -136,6 +136,9 @@ version, publishes it, and serves it to actors. Restarted with the same --data-d
 }
 
 func runLearner(ctx context.Context, rf *roleFlags, sc learner.ServiceConfig, tc learner.Config, bind string, coord *coordinator.Client, log *slog.Logger) error {
+	if err := weights.CheckMessageLimit(rf.rc.MaxMsgBytes); err != nil {
+		return fmt.Errorf("--max-msg-bytes: %w", err)
+	}
 	svc, err := learner.Open(ctx, sc, tc, coord, log)
 	if err != nil {
 		return err
