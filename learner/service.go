@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"tsd/coordinator"
@@ -94,13 +95,49 @@ func Open(ctx context.Context, cfg ServiceConfig, train Config, coord *coordinat
 	if err := s.acquire(ctx); err != nil {
 		return nil, err
 	}
+	if err := removeLeftovers(cfg.DataDir, log); err != nil {
+		return nil, err
+	}
 	s.ingest.SetVersion(s.cur.Version)
 	s.status.setVersion(s.cur.Version, s.trainer.Steps(), s.epoch)
 	s.status.trainedThrough(s.cur.Next)
 	return s, nil
 }
 
-func (s *Service) checkpointDir() string { return filepath.Join(s.cfg.DataDir, "checkpoint") }
+// Temporary directories in the data dir: a checkpoint being written (Trainer.Save names it after
+// the checkpoint directory) and a version being exported. A crash leaves them behind, each as
+// large as the model.
+const (
+	checkpointDirName = "checkpoint"
+	checkpointTmp     = "." + checkpointDirName + ".tmp-"
+	exportTmp         = ".export-"
+)
+
+func (s *Service) checkpointDir() string { return filepath.Join(s.cfg.DataDir, checkpointDirName) }
+
+// removeLeftovers deletes the temporary directories a crash left in dataDir. Open calls it once
+// it holds the lease and has finished its own exports, so none of them is in use.
+func removeLeftovers(dataDir string, log *slog.Logger) error {
+	entries, err := os.ReadDir(dataDir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasPrefix(name, checkpointTmp) && !strings.HasPrefix(name, exportTmp) {
+			continue
+		}
+		path := filepath.Join(dataDir, name)
+		if err := os.RemoveAll(path); err != nil {
+			return fmt.Errorf("removing a crash's leftover %s: %w", path, err)
+		}
+		log.Info("removed a leftover of an earlier crash", "path", path)
+	}
+	return nil
+}
 
 // openTrainer resumes from the checkpoint, or starts from the initial model.
 func (s *Service) openTrainer() (err error) {
@@ -185,7 +222,7 @@ func (s *Service) ensureStored(v uint64) error {
 
 // export writes the policy's weights (and the tokenizer) as version v into the store.
 func (s *Service) export(v uint64) (*tsdv1.WeightManifest, error) {
-	tmp, err := os.MkdirTemp(s.cfg.DataDir, ".export-")
+	tmp, err := os.MkdirTemp(s.cfg.DataDir, exportTmp)
 	if err != nil {
 		return nil, err
 	}
@@ -221,10 +258,19 @@ func (s *Service) publishStored(ctx context.Context, v uint64) error {
 	for _, f := range man.GetFiles() {
 		size += f.GetSize()
 	}
-	_, err = s.coord.PublishVersion(ctx, &tsdv1.PolicyVersion{
+	pv := &tsdv1.PolicyVersion{
 		Version: v, Step: uint64(s.trainer.Steps()), Sha256: man.GetSha256(), SizeBytes: size,
-		FetchAddr: s.cfg.Addr, CreatedUnixMs: time.Now().UnixMilli(), LearnerEpoch: s.epoch})
-	if errors.Is(err, coordinator.ErrFenced) || errors.Is(err, coordinator.ErrLeaseExpired) {
+		FetchAddr: s.cfg.Addr, CreatedUnixMs: time.Now().UnixMilli(), LearnerEpoch: s.epoch}
+	_, err = s.coord.PublishVersion(ctx, pv)
+	if errors.Is(err, coordinator.ErrLeaseExpired) {
+		// The lease lapsed while the coordinators could not be reached (or answer). Lapsed is
+		// not lost: unless another learner acquired it since, the epoch is still ours to renew.
+		s.log.Warn("the learner lease lapsed; renewing it before publishing", "version", v, "epoch", s.epoch, "err", err)
+		if err = s.renew(ctx); err == nil {
+			_, err = s.coord.PublishVersion(ctx, pv)
+		}
+	}
+	if errors.Is(err, coordinator.ErrFenced) || errors.Is(err, coordinator.ErrLeaseHeld) {
 		return fmt.Errorf("%w: %v", ErrFenced, err)
 	}
 	if err != nil {
@@ -349,10 +395,10 @@ func (s *Service) keepLease(ctx context.Context, cancel context.CancelCauseFunc)
 		case <-t.C:
 		}
 		rctx, done := context.WithTimeout(ctx, s.cfg.LeaseTTL/3)
-		_, err := s.coord.RenewLearnerLease(rctx, s.cfg.ID, s.epoch, s.cfg.LeaseTTL)
+		err := s.renew(rctx)
 		done()
 		switch {
-		case errors.Is(err, coordinator.ErrFenced) || errors.Is(err, coordinator.ErrLeaseExpired) || errors.Is(err, coordinator.ErrLeaseHeld):
+		case errors.Is(err, coordinator.ErrFenced) || errors.Is(err, coordinator.ErrLeaseHeld):
 			s.log.Error("lost the learner lease", "err", err)
 			cancel(fmt.Errorf("%w: %v", ErrFenced, err))
 			return
@@ -360,6 +406,13 @@ func (s *Service) keepLease(ctx context.Context, cancel context.CancelCauseFunc)
 			s.log.Warn("renewing the learner lease", "err", err)
 		}
 	}
+}
+
+// renew extends this epoch's lease, lapsed or not. The coordinator refuses (ErrFenced) only when
+// another learner acquired the lease since, which moved the epoch.
+func (s *Service) renew(ctx context.Context) error {
+	_, err := s.coord.RenewLearnerLease(ctx, s.cfg.ID, s.epoch, s.cfg.LeaseTTL)
+	return err
 }
 
 // hasRoom reports whether the buffer of untrained rollouts is below MaxBuffer.

@@ -1,9 +1,13 @@
 package learner
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -125,5 +129,85 @@ func TestOpenRefusesBufferBelowBatch(t *testing.T) {
 	}
 	if !errors.Is(err, ErrConfig) {
 		t.Fatalf("max buffer %d with a global batch of %d: %v, want ErrConfig", sc.MaxBuffer, tc.GlobalBatch, err)
+	}
+}
+
+// TestOpenRemovesCrashLeftovers: the temporary directories a learner killed mid-checkpoint or
+// mid-export leaves in its data dir (each as large as the model) are removed when it starts
+// again, and each removal is logged; the rest of the data dir is left alone.
+func TestOpenRemovesCrashLeftovers(t *testing.T) {
+	leftovers := []string{".checkpoint.tmp-123456", ".export-987654", ".export-1"}
+	keep := "operator-notes"
+	var logged syncBuffer
+	r := newServiceRig(t, rigOptions{logTo: &logged, before: func(dataDir string) {
+		for _, name := range append(leftovers, keep) {
+			dir := filepath.Join(dataDir, name)
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "model.safetensors"), make([]byte, 1<<16), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}})
+	for _, name := range leftovers {
+		path := filepath.Join(r.sc.DataDir, name)
+		if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s is still there after Open (%v)", name, err)
+		}
+		if !strings.Contains(logged.String(), path) {
+			t.Errorf("the removal of %s was not logged", path)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(r.sc.DataDir, keep)); err != nil {
+		t.Errorf("Open removed %s, which is not a leftover: %v", keep, err)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger's goroutines and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestPublishRenewsLapsedLease: a lease that lapsed while nobody renewed it (the coordinators
+// were unreachable for longer than its TTL) is renewed, and the publish goes through under the
+// same epoch; only a lease another learner acquired since stops the learner (ErrFenced).
+func TestPublishRenewsLapsedLease(t *testing.T) {
+	r := newServiceRig(t, rigOptions{edit: func(c *ServiceConfig) { c.LeaseTTL = time.Second }})
+	ctx := ctxFor(t, time.Minute)
+	epoch := r.svc.epoch
+	time.Sleep(1500 * time.Millisecond) // no Run, so no renewals: the lease lapses
+	if err := r.svc.publish(ctx, 1); err != nil {
+		t.Fatalf("publish after the lease lapsed: %v", err)
+	}
+	v, err := r.coord.GetVersion(ctx, 0)
+	if err != nil || v.GetVersion() != 1 || v.GetLearnerEpoch() != epoch {
+		t.Fatalf("latest %v (%v), want version 1 from epoch %d", v, err, epoch)
+	}
+
+	time.Sleep(1500 * time.Millisecond)
+	run, err := r.svc.runConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.coord.AcquireLearnerLease(ctx, &tsdv1.AcquireLearnerLeaseRequest{
+		LearnerId: "another", Addr: "127.0.0.1:1", Run: run, TtlMs: time.Minute.Milliseconds()}); err != nil {
+		t.Fatalf("another learner taking the lapsed lease: %v", err)
+	}
+	if err := r.svc.publish(ctx, 2); !errors.Is(err, ErrFenced) {
+		t.Fatalf("publish after another learner took the lease: %v, want ErrFenced", err)
 	}
 }
