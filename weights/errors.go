@@ -17,12 +17,13 @@ var (
 	// ErrDigest means bytes or a manifest disagree with the digest they were promised to have.
 	ErrDigest = errors.New("weights: digest mismatch")
 	// ErrCorruptChunk means one chunk's data disagrees with its own CRC-32C; the fetch resumes
-	// at that chunk.
+	// at that chunk, from the next source if there is one.
 	ErrCorruptChunk = errors.New("weights: corrupt chunk")
 	// ErrProtocol means a source sent something the protocol does not allow: no manifest first,
 	// a chunk out of order, past the end of its file, or empty, or a stream that ended early.
 	ErrProtocol = errors.New("weights: protocol violation")
-	// ErrStalled means a source sent nothing for FetchOptions.StallTimeout.
+	// ErrStalled means a source sent nothing for FetchOptions.StallTimeout (SwitchAfter for a
+	// source that is not the last).
 	ErrStalled = errors.New("weights: source stalled")
 	// ErrRequest means a bad Fetch request: a resume file not in the manifest, an offset
 	// outside it, or a chunk size outside [MinChunkBytes, MaxChunkBytes].

@@ -41,6 +41,11 @@ type FetchOptions struct {
 	// StallTimeout ends a stream, to be retried, when Fetch has waited this long for its next
 	// message (default 30s). Time spent writing and syncing files does not count.
 	StallTimeout time.Duration
+	// SwitchAfter replaces StallTimeout for every source but the last: a peer that sends nothing
+	// for this long is left for the next source (the last is the learner), whose stream resumes
+	// at the first byte not yet verified (default 5s). A stalled peer would otherwise hold a
+	// fresh actor for MaxRetries × StallTimeout.
+	SwitchAfter time.Duration
 	// MaxBytes is the largest checkpoint accepted, summed over its files: a manifest claiming
 	// more is refused before anything is written. Set it to the size the coordinator recorded
 	// (default 64 GiB).
@@ -67,6 +72,7 @@ const (
 	defaultRetryBackoff = 100 * time.Millisecond
 	maxRetryBackoff     = 5 * time.Second
 	defaultStallTimeout = 30 * time.Second
+	defaultSwitchAfter  = 5 * time.Second
 	defaultMaxBytes     = 64 << 30
 	defaultMaxFiles     = 1024
 	// writebackBytes is how much of a file Fetch writes before it asks the kernel to start
@@ -81,12 +87,13 @@ func (o FetchOptions) withDefaults() (FetchOptions, error) {
 	if o.ChunkBytes != 0 && (o.ChunkBytes < MinChunkBytes || o.ChunkBytes > MaxChunkBytes) {
 		return o, fmt.Errorf("%w: ChunkBytes %d outside [%d, %d]", ErrArgument, o.ChunkBytes, MinChunkBytes, MaxChunkBytes)
 	}
-	if o.MaxRetries < 0 || o.RetryBackoff < 0 || o.StallTimeout < 0 || o.MaxBytes < 0 || o.MaxFiles < 0 {
+	if o.MaxRetries < 0 || o.RetryBackoff < 0 || o.StallTimeout < 0 || o.SwitchAfter < 0 || o.MaxBytes < 0 || o.MaxFiles < 0 {
 		return o, fmt.Errorf("%w: negative limit in %+v", ErrArgument, o)
 	}
 	o.MaxRetries = cmp.Or(o.MaxRetries, defaultMaxRetries)
 	o.RetryBackoff = cmp.Or(o.RetryBackoff, defaultRetryBackoff)
 	o.StallTimeout = cmp.Or(o.StallTimeout, defaultStallTimeout)
+	o.SwitchAfter = cmp.Or(o.SwitchAfter, defaultSwitchAfter)
 	o.MaxBytes = cmp.Or(o.MaxBytes, defaultMaxBytes)
 	o.MaxFiles = cmp.Or(o.MaxFiles, defaultMaxFiles)
 	return o, nil
@@ -97,8 +104,10 @@ func (o FetchOptions) withDefaults() (FetchOptions, error) {
 // every file against the manifest's BLAKE3 when it ends, and the manifest against wantSHA before
 // anything is written; the version becomes visible in the store only when all of it is verified
 // and synced.
-// A corrupt chunk, a broken or stalled stream resumes at the first byte not yet verified, from
-// the same source until it fails MaxRetries times in a row, then from the next. If the store
+// A broken stream resumes at the first byte not yet verified, from the same source until it fails
+// MaxRetries times in a row, then from the next. A source that sends corrupt bytes, or nothing
+// for SwitchAfter, is left for the next at once (the last source is retried like a broken
+// stream: with no other, transit corruption and a slow link are worth retrying). If the store
 // already holds the version it is returned at once; if another Fetch of it into the same store
 // is under way, this one waits for it rather than downloading it twice.
 func Fetch(ctx context.Context, sources []Source, version uint64, wantSHA string, store *Store, opts FetchOptions) (*tsdv1.WeightManifest, error) {
@@ -123,8 +132,8 @@ func Fetch(ctx context.Context, sources []Source, version uint64, wantSHA string
 	f := &fetch{opts: opts, version: version, wantSHA: wantSHA, imp: imp, codec: newFetchCodec()}
 	defer f.closeFile()
 	var errs []error
-	for _, src := range sources {
-		err := f.fromSource(ctx, src)
+	for i, src := range sources {
+		err := f.fromSource(ctx, src, i == len(sources)-1)
 		if err == nil {
 			m, err := imp.commit(f.manifest)
 			if err != nil {
@@ -185,13 +194,24 @@ type fetch struct {
 	source   string                // the source streaming now
 }
 
-// fromSource streams from src until the version is complete or src has failed for good.
-func (f *fetch) fromSource(ctx context.Context, src Source) error {
+// fromSource streams from src until the version is complete or src has failed for good; last
+// says whether src is the last source.
+func (f *fetch) fromSource(ctx context.Context, src Source, last bool) error {
 	f.source = src.Name
 	backoff := f.opts.RetryBackoff
+	stall := f.opts.StallTimeout
+	if !last {
+		stall = min(stall, f.opts.SwitchAfter)
+	}
 	for failures := 0; ; {
 		before := f.done
-		err := f.stream(ctx, src)
+		err := f.stream(ctx, src, stall)
+		if !last && (errors.Is(err, ErrCorruptChunk) || errors.Is(err, ErrStalled)) {
+			if f.opts.OnError != nil {
+				f.opts.OnError(src.Name, err)
+			}
+			return err
+		}
 		if err == nil || ctx.Err() != nil {
 			return err
 		}
@@ -231,20 +251,20 @@ func retryable(err error) bool {
 // stream runs one Fetch stream from src, ending it if the source stalls. The stall clock runs
 // only while waiting for the source: syncing a multi-gigabyte file at its end can take longer
 // than StallTimeout on a slow disk, and that is not the source's fault.
-func (f *fetch) stream(ctx context.Context, src Source) error {
+func (f *fetch) stream(ctx context.Context, src Source, stall time.Duration) error {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var stalled atomic.Bool
-	timer := time.AfterFunc(f.opts.StallTimeout, func() { stalled.Store(true); cancel() })
+	timer := time.AfterFunc(stall, func() { stalled.Store(true); cancel() })
 	defer timer.Stop()
 	recv := func(stream grpc.ServerStreamingClient[tsdv1.WeightMessage]) (*tsdv1.WeightMessage, error) {
-		timer.Reset(f.opts.StallTimeout)
+		timer.Reset(stall)
 		defer timer.Stop()
 		return stream.Recv()
 	}
 	err := f.receive(sctx, src, recv)
 	if err != nil && stalled.Load() && ctx.Err() == nil {
-		return fmt.Errorf("%w: nothing for %v at %s: %w", ErrStalled, f.opts.StallTimeout, f.position(), err)
+		return fmt.Errorf("%w: nothing for %v at %s: %w", ErrStalled, stall, f.position(), err)
 	}
 	return err
 }
