@@ -40,7 +40,8 @@ type Actor struct {
 	producer *Producer
 
 	pol     atomic.Pointer[policy.Policy]
-	learner atomic.Value // string: the learner's address, from the coordinator
+	loaded  *weights.Handle // keeps the loaded version on disk (nil for version 0); produce's goroutine
+	learner atomic.Value    // string: the learner's address, from the coordinator
 	ready   chan *tsdv1.PolicyVersion
 	stats   stats
 	start   time.Time
@@ -96,7 +97,13 @@ func (a *Actor) Run(ctx context.Context) error {
 	if err := a.loadFirst(ctx, reg.GetLatest()); err != nil {
 		return err
 	}
-	defer func() { a.pol.Load().Close() }()
+	defer func() {
+		a.pol.Load().Close()
+		if a.loaded != nil {
+			a.loaded.Release()
+		}
+	}()
+	a.prune()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -187,14 +194,34 @@ func (s *stats) add(r *tsdv1.Rollout) {
 	}
 }
 
-// loadFirst loads the newest published version, or the initial model when there is none yet.
+// loadFirst loads the newest published version, or the initial model when there is none yet. A
+// version pruned while it is fetched is no reason to stop: the newest one is fetched instead.
 func (a *Actor) loadFirst(ctx context.Context, latest *tsdv1.PolicyVersion) error {
 	dir, version := "", uint64(0)
 	if latest.GetVersion() > 0 {
-		if err := a.fetch(ctx, latest); err != nil {
+		newest := func(ctx context.Context) (weights.Target, error) {
+			if latest == nil { // every later round asks the coordinator again
+				var err error
+				if latest, err = a.coord.GetVersion(ctx, 0); err != nil {
+					return weights.Target{}, err
+				}
+			}
+			pv := latest
+			latest = nil
+			sources, err := a.sources(ctx, pv)
+			return weights.Target{Version: pv.GetVersion(), SHA256: pv.GetSha256(), Size: pv.GetSizeBytes(), Sources: sources}, err
+		}
+		retry := func(t weights.Target, err error) {
+			a.log.Warn("no source could provide the version; fetching the newest instead", "version", t.Version, "err", err)
+		}
+		m, err := weights.FetchNewest(ctx, newest, a.store, a.fetchOptions(0), retry)
+		if err != nil {
 			return err
 		}
-		dir, version = a.store.Dir(latest.GetVersion()), latest.GetVersion()
+		if a.loaded, err = a.store.Acquire(m.GetVersion()); err != nil {
+			return err
+		}
+		dir, version = a.loaded.Dir, m.GetVersion()
 	} else {
 		var err error
 		if dir, err = hub.Resolve(ctx, a.cfg.InitModel, hub.Options{}); err != nil {
@@ -237,14 +264,25 @@ func (a *Actor) swapIfReady(ctx context.Context) {
 		if pv.GetVersion() <= a.pol.Load().Version() {
 			return
 		}
-		pol, err := a.load(ctx, a.store.Dir(pv.GetVersion()), pv.GetVersion())
+		h, err := a.store.Acquire(pv.GetVersion()) // a newer fetch may have pruned it
 		if err != nil {
+			a.log.Debug("a fetched version is gone; waiting for the next", "version", pv.GetVersion(), "err", err)
+			return
+		}
+		pol, err := a.load(ctx, h.Dir, pv.GetVersion())
+		if err != nil {
+			h.Release()
 			a.log.Error("loading new weights; keeping the old", "version", pv.GetVersion(), "err", err)
 			return
 		}
 		old := a.pol.Swap(pol)
 		old.Close()
+		if a.loaded != nil {
+			a.loaded.Release()
+		}
+		a.loaded = h
 		a.log.Info("policy swapped", "version", pv.GetVersion())
+		a.prune()
 	default:
 	}
 }
@@ -257,6 +295,7 @@ func (a *Actor) watch(ctx context.Context) {
 			a.log.Warn("fetching weights", "version", pv.GetVersion(), "err", err)
 			return nil // a later version will do
 		}
+		a.prune()
 		select { // keep only the newest
 		case old := <-a.ready:
 			if old.GetVersion() > pv.GetVersion() {
@@ -274,9 +313,23 @@ func (a *Actor) watch(ctx context.Context) {
 
 // fetch makes pv present in the store, from peers that hold it or the learner.
 func (a *Actor) fetch(ctx context.Context, pv *tsdv1.PolicyVersion) error {
-	addrs, err := a.coord.WeightSource(ctx, a.cfg.ID, pv.GetVersion())
+	sources, err := a.sources(ctx, pv)
 	if err != nil {
 		return err
+	}
+	start := time.Now()
+	if _, err = weights.Fetch(ctx, sources, pv.GetVersion(), pv.GetSha256(), a.store, a.fetchOptions(pv.GetSizeBytes())); err != nil {
+		return err
+	}
+	a.log.Info("weights fetched", "version", pv.GetVersion(), "from", sources[0].Name, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// sources are where the coordinator says pv can be fetched: peers that hold it, then the learner.
+func (a *Actor) sources(ctx context.Context, pv *tsdv1.PolicyVersion) ([]weights.Source, error) {
+	addrs, err := a.coord.WeightSource(ctx, a.cfg.ID, pv.GetVersion())
+	if err != nil {
+		return nil, err
 	}
 	var sources []weights.Source
 	for _, addr := range addrs {
@@ -285,20 +338,41 @@ func (a *Actor) fetch(ctx context.Context, pv *tsdv1.PolicyVersion) error {
 		}
 		conn, err := a.conn(addr)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		sources = append(sources, weights.Source{Name: addr, Client: tsdv1.NewWeightsClient(conn)})
 	}
-	start := time.Now()
-	_, err = weights.Fetch(ctx, sources, pv.GetVersion(), pv.GetSha256(), a.store, weights.FetchOptions{
-		MaxBytes: pv.GetSizeBytes(),
-		OnError:  func(src string, err error) { a.log.Warn("weight stream failed; retrying", "source", src, "err", err) },
-	})
-	if err != nil {
-		return err
+	if len(sources) == 0 {
+		return nil, fmt.Errorf("the coordinator names no source for version %d but this actor", pv.GetVersion())
 	}
-	a.log.Info("weights fetched", "version", pv.GetVersion(), "from", addrs[0], "took", time.Since(start).Round(time.Millisecond))
-	return nil
+	return sources, nil
+}
+
+// fetchOptions log each failed stream; a source that sent corrupt bytes is named once, at WARN,
+// since Fetch does not ask it again for that version.
+func (a *Actor) fetchOptions(maxBytes int64) weights.FetchOptions {
+	return weights.FetchOptions{
+		MaxBytes: maxBytes,
+		OnError: func(src string, err error) {
+			if errors.Is(err, weights.ErrCorruptChunk) || errors.Is(err, weights.ErrDigest) {
+				a.log.Warn("weight source sent corrupt bytes; not asking it again for this version", "source", src, "err", err)
+				return
+			}
+			a.log.Warn("weight stream failed", "source", src, "err", err)
+		},
+	}
+}
+
+// prune deletes all but the newest KeepVersions versions from the store; Keep spares the loaded
+// one (a.loaded holds it) and any a peer is fetching (the Weights server holds those).
+func (a *Actor) prune() {
+	removed, err := a.store.Keep(a.cfg.KeepVersions)
+	if err != nil {
+		a.log.Warn("pruning old versions", "err", err)
+	}
+	if len(removed) > 0 {
+		a.log.Debug("pruned old versions", "removed", removed, "kept", a.store.Versions())
+	}
 }
 
 // heartbeats renew the lease, report the version this actor can serve, and follow the learner.

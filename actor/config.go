@@ -33,7 +33,10 @@ type Config struct {
 	InitModel string
 	// DataDir holds the versions this actor fetched (and serves to peers).
 	DataDir string
-	Device  gotch.Device
+	// KeepVersions is how many of the newest fetched versions stay on disk; older ones are
+	// deleted unless loaded or being sent to a peer (as the learner's --keep-versions).
+	KeepVersions int
+	Device       gotch.Device
 	// Problems are the prompts, cycled in a seeded order.
 	Problems string
 	Style    policy.PromptStyle
@@ -62,7 +65,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{Device: gotch.CPU, Style: policy.Full, Algo: AlgoMCTS, Search: mcts.DefaultConfig(),
 		Batch: mcts.DefaultBatchConfig(), Wave: 12, GroupSize: 16, BestOfN: 64, SampleTemperature: 0.8,
-		MaxNewTokens: 512, LeaseTTL: 10 * time.Second, Queue: 64, Seed: 1}
+		MaxNewTokens: 512, LeaseTTL: 10 * time.Second, Queue: 64, Seed: 1, KeepVersions: 2}
 }
 
 // Validate reports the first unusable setting.
@@ -80,6 +83,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: sample temperature %v must be > 0", ErrConfig, c.SampleTemperature)
 	case c.LeaseTTL < time.Second:
 		return fmt.Errorf("%w: lease ttl %v < 1s", ErrConfig, c.LeaseTTL)
+	case c.KeepVersions < 1:
+		return fmt.Errorf("%w: keep versions %d < 1", ErrConfig, c.KeepVersions)
 	case c.MaxRollouts < 0:
 		return fmt.Errorf("%w: max rollouts %d < 0", ErrConfig, c.MaxRollouts)
 	}

@@ -63,6 +63,7 @@ background (from peers that hold it, else the learner) and serves the version it
 	f.StringVar(&bind, "listen", "", "listen address when it differs from --addr")
 	f.StringVar(&cfg.InitModel, "model", "", "initial model (version 0): directory or Hugging Face id (required)")
 	f.StringVar(&cfg.DataDir, "data-dir", "", "where fetched versions are kept (required)")
+	f.IntVar(&cfg.KeepVersions, "keep-versions", cfg.KeepVersions, "fetched versions kept on disk (besides the one loaded and any a peer is fetching)")
 	f.StringVar(&cfg.Problems, "problems", "data/countdown/train.jsonl", "Countdown problems (JSONL)")
 	f.StringVar(&style, "prompt-style", "full", "full or compact (tiny models)")
 	f.StringVar(&cfg.Algo, "algo", cfg.Algo, "mcts, group (for cispo/grpo) or best-of-n")
