@@ -372,7 +372,7 @@ func (f *fetch) position() string {
 	if f.manifest == nil || f.complete() {
 		return fmt.Sprintf("version %d from %s", f.version, f.source)
 	}
-	return fmt.Sprintf("%s offset %d from %s", f.manifest.Files[f.idx].GetName(), f.off, f.source)
+	return fmt.Sprintf("version %d %s offset %d from %s", f.version, f.manifest.Files[f.idx].GetName(), f.off, f.source)
 }
 
 // acceptChunk checks a chunk against what comes next and its own CRC-32C, then writes it. The CRC
