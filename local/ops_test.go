@@ -94,6 +94,11 @@ func TestActorKeepsVersions(t *testing.T) {
 	sys := start(t, cfg)
 	most := map[string]int{}
 	waitFor(t, 2*time.Minute, "version 10", func() bool {
+		for _, p := range sys.Actors {
+			if !running(p) {
+				t.Fatalf("%s exited", p.Name)
+			}
+		}
 		for i := range cfg.Actors {
 			name := "actor-" + strconv.Itoa(i)
 			held, _ := filepath.Glob(filepath.Join(cfg.DataDir, name, "versions", "v*.manifest.json"))
@@ -105,11 +110,6 @@ func TestActorKeepsVersions(t *testing.T) {
 		t.Logf("%s: at most %d versions on disk", name, n)
 		if n > keep+1 {
 			t.Errorf("%s held %d versions at once, want at most %d", name, n, keep+1)
-		}
-	}
-	for _, p := range sys.Actors {
-		if !running(p) {
-			t.Errorf("%s exited", p.Name)
 		}
 	}
 }

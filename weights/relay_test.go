@@ -75,3 +75,57 @@ func TestKeepWhileServing(t *testing.T) {
 		t.Errorf("Keep(0) after the stream removed %v (%v), want v1", removed, err)
 	}
 }
+
+// TestKeepSparesLoadedAndServed is an actor's pruning: it holds the version it has loaded (an
+// old one, while a newer is being swapped in) and a peer is fetching another old one from it.
+// Keep(2) removes only the idle old version; once both are released, Keep(2) leaves the two
+// newest.
+func TestKeepSparesLoadedAndServed(t *testing.T) {
+	store := newStore(t)
+	for v := uint64(1); v <= 5; v++ {
+		if _, err := store.Put(v, writeCheckpoint(t, randomFiles(50+v, 256<<10))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	loaded, err := store.Acquire(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := store.Get(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	streaming, resume := make(chan struct{}), make(chan struct{})
+	hook := &hookServer{inner: weights.NewServer(store), hook: func(_ context.Context, _ int, msg *tsdv1.WeightMessage) error {
+		if c := msg.GetChunk(); c != nil && c.File == "model.safetensors" && c.Offset == 64<<10 {
+			close(streaming)
+			<-resume
+		}
+		return nil
+	}}
+	opts := quick
+	opts.ChunkBytes = 64 << 10
+	done := make(chan error, 1)
+	go func() {
+		_, err := weights.Fetch(context.Background(), []weights.Source{{Name: "actor", Client: serve(t, hook)}}, 2, want.GetSha256(), newStore(t), opts)
+		done <- err
+	}()
+	<-streaming
+	if removed, err := store.Keep(2); err != nil || !slices.Equal(removed, []uint64{3}) {
+		t.Errorf("Keep(2) with v1 loaded and v2 streaming removed %v (%v), want v3", removed, err)
+	}
+	if got := store.Versions(); !slices.Equal(got, []uint64{1, 2, 4, 5}) {
+		t.Errorf("versions %v, want 1 (loaded), 2 (streaming), 4, 5", got)
+	}
+	close(resume)
+	if err := <-done; err != nil {
+		t.Fatalf("the peer's fetch of v2: %v", err)
+	}
+	loaded.Release()
+	if removed, err := store.Keep(2); err != nil || !slices.Equal(removed, []uint64{2, 1}) {
+		t.Errorf("Keep(2) after both were released removed %v (%v), want v2 and v1", removed, err)
+	}
+	if got := store.Versions(); !slices.Equal(got, []uint64{4, 5}) {
+		t.Errorf("versions %v, want 4, 5", got)
+	}
+}
