@@ -51,7 +51,7 @@ a fault-tolerant cluster, or one with --bootstrap self for development; add node
 				return err
 			}
 			if rc.MetricsAddr != "" {
-				ms, err := rpc.ServeMetrics(rc.MetricsAddr, reg, log)
+				ms, err := rpc.ServeMetrics(rc, reg, log)
 				if err != nil {
 					return fmt.Errorf("%w (and closing: %w)", err, svc.Close())
 				}
