@@ -225,13 +225,13 @@ func (c *Client) WeightSource(ctx context.Context, actorID string, version uint6
 	return resp.GetAddrs(), err
 }
 
-// Join asks the cluster to add a node as a voter.
-func (c *Client) Join(ctx context.Context, info NodeInfo) error {
-	req := &tsdv1.JoinRequest{NodeId: info.ID, RaftAddr: info.RaftAddr, GrpcAddr: info.GRPCAddr}
-	_, err := call(ctx, c, func(ctx context.Context, s tsdv1.CoordinatorClient) (*tsdv1.JoinResponse, error) {
+// Join asks the cluster to add a node (as a non-voter) or to promote it; see Node.Join.
+func (c *Client) Join(ctx context.Context, r JoinRequest) (JoinResult, error) {
+	req := &tsdv1.JoinRequest{NodeId: r.ID, RaftAddr: r.RaftAddr, GrpcAddr: r.GRPCAddr, Replace: r.Replace, AppliedIndex: r.AppliedIndex}
+	resp, err := call(ctx, c, func(ctx context.Context, s tsdv1.CoordinatorClient) (*tsdv1.JoinResponse, error) {
 		return s.Join(ctx, req)
 	})
-	return err
+	return JoinResult{Voter: resp.GetVoter(), CatchUpIndex: resp.GetCatchUpIndex()}, err
 }
 
 // ClusterState returns the answering node's view of the cluster.
