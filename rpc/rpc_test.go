@@ -213,6 +213,7 @@ func TestConfigErrors(t *testing.T) {
 		{"missing key pair", Config{TLSCert: filepath.Join(dir, "no.pem"), TLSKey: filepath.Join(dir, "no.key")}, ErrTLS},
 		{"CA not PEM", Config{TLSCA: notPEM}, ErrTLS},
 		{"missing CA", Config{TLSCA: filepath.Join(dir, "none.pem")}, ErrTLS},
+		{"client cert without CA", Config{TLSCert: "c.pem", TLSKey: "k.pem"}, ErrConfig},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, errS := NewServer(tc.cfg, nil, quiet())
