@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -28,6 +29,14 @@ const (
 	backoffMax     = time.Second
 )
 
+// How loudly a Client reports failures it retries: every retry at Debug; a WARN with the cause
+// once calls have failed for warnAfter (an election takes about a second or two and is not worth
+// one), then at most every warnEvery while the outage lasts; an INFO when a call succeeds again.
+const (
+	warnAfter = 3 * time.Second
+	warnEvery = 30 * time.Second
+)
+
 // Client talks to a coordinator cluster through any of its nodes. A call that fails with
 // Unavailable (no leader yet, node down, leadership moving) is retried on the next address, with
 // growing pauses after each round, until the context ends; every other refusal returns at once.
@@ -36,17 +45,33 @@ const (
 //
 // Retried writes are safe: publishing an already committed version again succeeds, acquiring
 // again only fences the caller's own previous epoch, heartbeats and registrations are idempotent.
+//
+// Failures are not silent: see warnAfter. A misconfiguration that retrying cannot heal (a wrong
+// or missing token, a TLS flag missing or wrong) ends the call with an error naming the flag (an
+// *rpc.Diagnosis, matching rpc.ErrConfig) if no call of this Client has succeeded yet, so a role
+// started with bad flags exits; once calls succeeded, such failures are retried with warnings,
+// since someone may be fixing the servers' side. A wrong token always ends the call.
 type Client struct {
 	addrs []string
 	conns []*grpc.ClientConn
 	stubs []tsdv1.CoordinatorClient
 	next  atomic.Int64 // index of the address to try first: the last one that answered
 	log   *slog.Logger
+	cfg   rpc.Config
+	probe bool // Diagnose may handshake with the address (real network, not bufconn)
+
+	everOK atomic.Bool // some call has succeeded
+	alarm  alarm
 }
 
 // Dial returns a Client for the coordinators at addrs (gRPC host:port), configured by cfg.
 func Dial(addrs []string, cfg rpc.Config, log *slog.Logger) (*Client, error) {
-	return NewClient(addrs, func(a string) (*grpc.ClientConn, error) { return rpc.Dial(a, cfg) }, log)
+	c, err := NewClient(addrs, func(a string) (*grpc.ClientConn, error) { return rpc.Dial(a, cfg) }, log)
+	if err != nil {
+		return nil, err
+	}
+	c.cfg, c.probe = cfg, true
+	return c, nil
 }
 
 // NewClient returns a Client that connects with dial (tests pass a bufconn dialer).
@@ -54,7 +79,7 @@ func NewClient(addrs []string, dial func(addr string) (*grpc.ClientConn, error),
 	if len(addrs) == 0 {
 		return nil, fmt.Errorf("%w: no coordinator addresses", ErrInvalid)
 	}
-	c := &Client{addrs: addrs, log: log}
+	c := &Client{addrs: addrs, log: log, alarm: alarm{after: warnAfter, every: warnEvery}}
 	for _, a := range addrs {
 		cc, err := dial(a)
 		if err != nil {
@@ -80,6 +105,7 @@ func (c *Client) Close() error {
 func call[Resp any](ctx context.Context, c *Client, f func(context.Context, tsdv1.CoordinatorClient) (Resp, error)) (Resp, error) {
 	start := int(c.next.Load())
 	backoff := backoffMin
+	permanent := map[int]bool{} // addresses that failed for a reason retrying cannot heal
 	for attempt := 0; ; attempt++ {
 		i := (start + attempt) % len(c.stubs)
 		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
@@ -87,12 +113,23 @@ func call[Resp any](ctx context.Context, c *Client, f func(context.Context, tsdv
 		cancel()
 		if err == nil {
 			c.next.Store(int64(i))
+			c.succeeded()
 			return resp, nil
 		}
-		if ctx.Err() != nil || !retryable(err) {
+		if ctx.Err() != nil {
 			return resp, fromStatus(err)
 		}
-		c.log.Debug("coordinator call failed; retrying", "addr", c.addrs[i], "err", err)
+		if status.Code(err) == codes.Unauthenticated {
+			return resp, fmt.Errorf("coordinator %w", rpc.Diagnose(ctx, c.addrs[i], c.cfg, err, false))
+		}
+		if !retryable(err) {
+			return resp, fromStatus(err)
+		}
+		if d := c.failed(ctx, i, err); d != nil && d.Permanent() {
+			if permanent[i] = true; len(permanent) == len(c.stubs) {
+				return resp, fmt.Errorf("coordinator %w", d)
+			}
+		}
 		if (attempt+1)%len(c.stubs) == 0 {
 			if sleep(ctx, backoff) != nil {
 				return resp, fromStatus(err)
@@ -100,6 +137,73 @@ func call[Resp any](ctx context.Context, c *Client, f func(context.Context, tsdv
 			backoff = min(2*backoff, backoffMax)
 		}
 	}
+}
+
+// failed logs a retried failure: at Debug always, at Warn as the alarm allows. Before any call
+// has succeeded it diagnoses every failure and returns the diagnosis, so that call can give up on
+// a misconfiguration; afterwards it diagnoses only what it warns about, and returns nil.
+func (c *Client) failed(ctx context.Context, i int, err error) *rpc.Diagnosis {
+	c.log.Debug("coordinator call failed; retrying", "addr", c.addrs[i], "err", err)
+	warn, outage := c.alarm.failed(time.Now())
+	fresh := !c.everOK.Load()
+	if !warn && !fresh {
+		return nil
+	}
+	var remote *RemoteError // the coordinator answered (no leader yet): nothing to probe
+	d := rpc.Diagnose(ctx, c.addrs[i], c.cfg, err, c.probe && fresh && !errors.As(fromStatus(err), &remote))
+	if warn {
+		args := []any{"addr", c.addrs[i], "cause", d.Cause, "failing_for", outage.Round(100 * time.Millisecond), "coordinators", c.addrs}
+		if d.Fix != "" {
+			args = append(args, "fix", d.Fix)
+		}
+		c.log.Warn("coordinator unreachable; retrying", args...)
+	}
+	if fresh {
+		return d
+	}
+	return nil
+}
+
+// succeeded records an answer and reports the end of an outage it warned about.
+func (c *Client) succeeded() {
+	c.everOK.Store(true)
+	if warned, outage := c.alarm.ok(time.Now()); warned {
+		c.log.Info("coordinator reachable again", "after", outage.Round(100*time.Millisecond))
+	}
+}
+
+// alarm rate-limits the warnings of one outage: the first after it lasted `after`, then one every
+// `every`. Calls run concurrently, so it is shared and locked.
+type alarm struct {
+	after, every time.Duration
+
+	mu     sync.Mutex
+	since  time.Time // first failure since the last success; zero while healthy
+	warned time.Time // last warning of this outage
+}
+
+// failed records a failure at now and says whether to warn, and how long the outage has lasted.
+func (a *alarm) failed(now time.Time) (bool, time.Duration) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.since.IsZero() {
+		a.since = now
+	}
+	outage := now.Sub(a.since)
+	if outage < a.after || (!a.warned.IsZero() && now.Sub(a.warned) < a.every) {
+		return false, outage
+	}
+	a.warned = now
+	return true, outage
+}
+
+// ok ends the outage; it reports whether a warning was given and how long the outage lasted.
+func (a *alarm) ok(now time.Time) (bool, time.Duration) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	warned, outage := !a.warned.IsZero(), now.Sub(a.since)
+	a.since, a.warned = time.Time{}, time.Time{}
+	return warned, outage
 }
 
 // retryable: the call may succeed elsewhere or later (Unavailable covers a node without a
@@ -225,13 +329,13 @@ func (c *Client) WeightSource(ctx context.Context, actorID string, version uint6
 	return resp.GetAddrs(), err
 }
 
-// Join asks the cluster to add a node as a voter.
-func (c *Client) Join(ctx context.Context, info NodeInfo) error {
-	req := &tsdv1.JoinRequest{NodeId: info.ID, RaftAddr: info.RaftAddr, GrpcAddr: info.GRPCAddr}
-	_, err := call(ctx, c, func(ctx context.Context, s tsdv1.CoordinatorClient) (*tsdv1.JoinResponse, error) {
+// Join asks the cluster to add a node (as a non-voter) or to promote it; see Node.Join.
+func (c *Client) Join(ctx context.Context, r JoinRequest) (JoinResult, error) {
+	req := &tsdv1.JoinRequest{NodeId: r.ID, RaftAddr: r.RaftAddr, GrpcAddr: r.GRPCAddr, Replace: r.Replace, AppliedIndex: r.AppliedIndex}
+	resp, err := call(ctx, c, func(ctx context.Context, s tsdv1.CoordinatorClient) (*tsdv1.JoinResponse, error) {
 		return s.Join(ctx, req)
 	})
-	return err
+	return JoinResult{Voter: resp.GetVoter(), CatchUpIndex: resp.GetCatchUpIndex()}, err
 }
 
 // ClusterState returns the answering node's view of the cluster.
@@ -249,7 +353,11 @@ func (c *Client) WatchVersions(ctx context.Context, after uint64, fn func(*tsdv1
 	i := int(c.next.Load())
 	backoff := backoffMin
 	for {
+		began := time.Now()
 		delivered, err := c.watchOnce(ctx, i, &after, fn)
+		if time.Since(began) > warnAfter {
+			c.succeeded() // the stream was up, quiet: an answer as good as any
+		}
 		var fe fnError
 		switch {
 		case ctx.Err() != nil:
@@ -263,6 +371,9 @@ func (c *Client) WatchVersions(ctx context.Context, after uint64, fn func(*tsdv1
 			backoff = backoffMin
 		}
 		c.log.Debug("version watch broke; resuming", "addr", c.addrs[i], "after", after, "err", err)
+		if d := c.failed(ctx, i, err); d != nil && d.Permanent() && len(c.stubs) == 1 {
+			return fmt.Errorf("coordinator %w", d)
+		}
 		i = (i + 1) % len(c.stubs)
 		if sleep(ctx, backoff) != nil {
 			return ctx.Err()
@@ -293,6 +404,7 @@ func (c *Client) watchOnce(ctx context.Context, i int, after *uint64, fn func(*t
 			continue
 		}
 		c.next.Store(int64(i))
+		c.succeeded()
 		if err := fn(v); err != nil {
 			return delivered, fnError{err}
 		}

@@ -264,7 +264,10 @@ func TestSnapshotInstallOnJoin(t *testing.T) {
 	c.nodes = append(c.nodes, c.start(cfg, tr))
 	info := NodeInfo{ID: "n4", RaftAddr: cfg.RaftAddr, GRPCAddr: cfg.GRPCAddr}
 	for range 2 { // joining twice is a no-op
-		c.onLeader(func(n *Node) error { return n.Join(ctx, info) }, 0, 1, 2)
+		c.onLeader(func(n *Node) error {
+			_, err := n.Join(ctx, JoinRequest{NodeInfo: info})
+			return err
+		}, 0, 1, 2)
 	}
 	c.waitVersions(3, versions)
 	if c.nodes[3].raft.Stats()["last_snapshot_index"] == "0" {
@@ -291,10 +294,10 @@ func TestJoinValidatesAndNeedsLeader(t *testing.T) {
 	c := newTestCluster(t, 3, time.Now, nil)
 	ctx := ctxT(t)
 	li := c.leader()
-	if err := c.nodes[li].Join(ctx, NodeInfo{ID: "n9", RaftAddr: "nope"}); !errors.Is(err, ErrInvalid) {
+	if _, err := c.nodes[li].Join(ctx, JoinRequest{NodeInfo: NodeInfo{ID: "n9", RaftAddr: "nope"}}); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("join with bad address: %v", err)
 	}
-	err := c.nodes[(li+1)%3].Join(ctx, NodeInfo{ID: "n9", RaftAddr: "h:1", GRPCAddr: "h:2"})
+	_, err := c.nodes[(li+1)%3].Join(ctx, JoinRequest{NodeInfo: NodeInfo{ID: "n9", RaftAddr: "h:1", GRPCAddr: "h:2"}})
 	if !errors.Is(err, ErrNotLeader) {
 		t.Fatalf("join on a follower: %v", err)
 	}

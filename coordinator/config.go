@@ -31,6 +31,9 @@ type Config struct {
 	// Join lists gRPC addresses of existing coordinators to ask for membership when this node has
 	// no raft state yet. Ignored when Bootstrap is set.
 	Join []string
+	// Replace lets a join take the id or raft address over from a voter that has other addresses
+	// (a member rebuilt on a new host); without it such a join is refused.
+	Replace bool
 
 	// ApplyTimeout bounds how long a write waits for raft to commit it.
 	ApplyTimeout time.Duration

@@ -26,6 +26,9 @@ var (
 	ErrUnknownActor = errors.New("unknown or expired actor")
 	// ErrUnknownVersion: no such published version. NotFound.
 	ErrUnknownVersion = errors.New("unknown version")
+	// ErrMemberExists: a Join names the id or raft address of a voter that has other addresses.
+	// AlreadyExists.
+	ErrMemberExists = errors.New("member exists")
 
 	// ErrNotLeader: this node is a follower; the adapter forwards the write to the leader.
 	// Unavailable when it reaches a client.
@@ -50,6 +53,7 @@ var reasons = []struct {
 	{ErrVersionOrder, "VERSION_ORDER"},
 	{ErrUnknownActor, "UNKNOWN_ACTOR"},
 	{ErrUnknownVersion, "UNKNOWN_VERSION"},
+	{ErrMemberExists, "MEMBER_EXISTS"},
 	{ErrNotLeader, "NOT_LEADER"},
 	{ErrNoLeader, "NO_LEADER"},
 	{ErrUnavailable, "UNAVAILABLE"},

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -339,38 +340,114 @@ func (n *Node) WeightSource(ctx context.Context, r SourceRequest) ([]string, err
 	return applyAs[[]string](ctx, n, &command{Op: opAssignSource, Source: &r})
 }
 
-// Join adds a node as a voter and records its gRPC address. It must run on the leader. Joining
-// again with the same id and address is a no-op; a changed address replaces the old entry.
-func (n *Node) Join(ctx context.Context, info NodeInfo) error {
-	if err := info.validate(); err != nil {
-		return err
+// maxPromoteLag is how many log entries a non-voter may still miss when it is promoted: the log
+// keeps growing while it catches up, so "none" might never be reached; a few are replicated at
+// the next heartbeat.
+const maxPromoteLag = 128
+
+// Join adds a node to the cluster the way etcd adds learners: first as a non-voter, which
+// receives the log but does not count for quorum, so a node that never comes up (a wrong
+// address) cannot stop commits. The joiner calls Join again once it has applied the index this
+// returns; the leader then promotes it to voter if it is within maxPromoteLag of the log's end
+// (else it answers a newer index to catch up to). Joining again as a voter is a no-op.
+//
+// A Join whose id or raft address a voter already holds with other addresses is refused
+// (ErrMemberExists) unless r.Replace: the voter may be alive, and removing it would shrink the
+// quorum to make room for a node that may never answer. A non-voter in the way (a join that
+// never finished) is replaced without asking. The leader is never replaced.
+func (n *Node) Join(ctx context.Context, r JoinRequest) (JoinResult, error) {
+	if err := r.validate(); err != nil {
+		return JoinResult{}, err
 	}
 	if n.raft.State() != raft.Leader {
-		return n.notLeader()
+		return JoinResult{}, n.notLeader()
 	}
 	cf := n.raft.GetConfiguration()
 	if err := cf.Error(); err != nil {
-		return n.raftErr(err)
+		return JoinResult{}, n.raftErr(err)
 	}
-	member := false
+	var self *raft.Server
 	for _, s := range cf.Configuration().Servers {
-		sameID, sameAddr := s.ID == raft.ServerID(info.ID), s.Address == raft.ServerAddress(info.RaftAddr)
-		if sameID && sameAddr {
-			member = true
-		} else if sameID || sameAddr {
+		sameID, sameAddr := s.ID == raft.ServerID(r.ID), s.Address == raft.ServerAddress(r.RaftAddr)
+		switch {
+		case sameID && sameAddr:
+			self = &s
+		case sameID || sameAddr:
+			if err := n.replaceable(s, r); err != nil {
+				return JoinResult{}, err
+			}
 			if err := n.raft.RemoveServer(s.ID, 0, n.cfg.ApplyTimeout).Error(); err != nil {
-				return n.raftErr(err)
+				return JoinResult{}, n.raftErr(err)
+			}
+			n.log.Warn("member removed to make room for a join", "id", string(s.ID), "raft", string(s.Address),
+				"voter", s.Suffrage == raft.Voter, "joining", r.ID, "joining_raft", r.RaftAddr)
+		}
+	}
+	if self == nil {
+		if err := n.raft.AddNonvoter(raft.ServerID(r.ID), raft.ServerAddress(r.RaftAddr), 0, n.cfg.ApplyTimeout).Error(); err != nil {
+			return JoinResult{}, n.raftErr(err)
+		}
+		n.log.Info("node joined as non-voter", "id", r.ID, "raft", r.RaftAddr, "grpc", r.GRPCAddr)
+	}
+	if _, err := n.apply(ctx, &command{Op: opSetNodes, Nodes: []NodeInfo{r.NodeInfo}}); err != nil {
+		return JoinResult{}, err
+	}
+	if self != nil && self.Suffrage == raft.Voter {
+		return JoinResult{Voter: true}, nil
+	}
+	last := n.raft.LastIndex()
+	if self == nil || r.AppliedIndex == 0 || r.AppliedIndex+maxPromoteLag < last {
+		return JoinResult{CatchUpIndex: last}, nil
+	}
+	if err := n.raft.AddVoter(raft.ServerID(r.ID), raft.ServerAddress(r.RaftAddr), 0, n.cfg.ApplyTimeout).Error(); err != nil {
+		return JoinResult{}, n.raftErr(err)
+	}
+	n.log.Info("node promoted to voter", "id", r.ID, "applied", r.AppliedIndex, "last", last)
+	return JoinResult{Voter: true}, nil
+}
+
+// replaceable says whether member s may be removed for the join r.
+func (n *Node) replaceable(s raft.Server, r JoinRequest) error {
+	if s.ID == raft.ServerID(n.cfg.NodeID) {
+		return fmt.Errorf("%w: %s at %s is the leader; a join cannot replace it", ErrMemberExists, s.ID, s.Address)
+	}
+	if s.Suffrage == raft.Voter && !r.Replace {
+		return fmt.Errorf("%w: voter %s is at %s; joining %s at %s would remove it (if that node is gone for good, join with replace)",
+			ErrMemberExists, s.ID, s.Address, r.ID, r.RaftAddr)
+	}
+	return nil
+}
+
+// IsVoter reports whether this node is a voter in its latest known configuration.
+func (n *Node) IsVoter() bool {
+	cf := n.raft.GetConfiguration()
+	if cf.Error() != nil {
+		return false
+	}
+	for _, s := range cf.Configuration().Servers {
+		if s.ID == raft.ServerID(n.cfg.NodeID) {
+			return s.Suffrage == raft.Voter
+		}
+	}
+	return false
+}
+
+// AppliedIndex is the last raft index this node applied.
+func (n *Node) AppliedIndex() uint64 { return n.raft.AppliedIndex() }
+
+// knownGRPCAddrs are the other nodes' gRPC addresses in the state, for a restarted node that
+// must finish joining without --join.
+func (n *Node) knownGRPCAddrs() []string {
+	var out []string
+	n.fsm.view(func(s *State) {
+		for id, info := range s.Nodes {
+			if id != n.cfg.NodeID && info.GRPCAddr != "" {
+				out = append(out, info.GRPCAddr)
 			}
 		}
-	}
-	if !member {
-		if err := n.raft.AddVoter(raft.ServerID(info.ID), raft.ServerAddress(info.RaftAddr), 0, n.cfg.ApplyTimeout).Error(); err != nil {
-			return n.raftErr(err)
-		}
-		n.log.Info("node joined", "id", info.ID, "raft", info.RaftAddr, "grpc", info.GRPCAddr)
-	}
-	_, err := n.apply(ctx, &command{Op: opSetNodes, Nodes: []NodeInfo{info}})
-	return err
+	})
+	slices.Sort(out)
+	return out
 }
 
 // Version returns a published version from local state; 0 means the latest.

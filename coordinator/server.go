@@ -128,6 +128,8 @@ func codeOf(err error) codes.Code {
 		return codes.FailedPrecondition
 	case is(ErrUnknownActor, ErrUnknownVersion):
 		return codes.NotFound
+	case is(ErrMemberExists):
+		return codes.AlreadyExists
 	case is(ErrNotLeader, ErrNoLeader, ErrUnavailable):
 		return codes.Unavailable
 	case is(context.DeadlineExceeded):
@@ -240,12 +242,14 @@ func (s *GRPCServer) WeightSource(ctx context.Context, req *tsdv1.WeightSourceRe
 }
 
 func (s *GRPCServer) Join(ctx context.Context, req *tsdv1.JoinRequest) (*tsdv1.JoinResponse, error) {
-	info := NodeInfo{ID: req.GetNodeId(), RaftAddr: req.GetRaftAddr(), GRPCAddr: req.GetGrpcAddr()}
+	r := JoinRequest{NodeInfo: NodeInfo{ID: req.GetNodeId(), RaftAddr: req.GetRaftAddr(), GRPCAddr: req.GetGrpcAddr()},
+		Replace: req.GetReplace(), AppliedIndex: req.GetAppliedIndex()}
 	return write(ctx, s, "Join", func() (*tsdv1.JoinResponse, error) {
-		if err := s.node.Join(ctx, info); err != nil {
+		res, err := s.node.Join(ctx, r)
+		if err != nil {
 			return nil, err
 		}
-		return &tsdv1.JoinResponse{}, nil
+		return &tsdv1.JoinResponse{Voter: res.Voter, CatchUpIndex: res.CatchUpIndex}, nil
 	}, func(ctx context.Context, c tsdv1.CoordinatorClient) (*tsdv1.JoinResponse, error) {
 		return c.Join(ctx, req)
 	})

@@ -128,7 +128,10 @@ func TestBadInputCodes(t *testing.T) {
 		{"weights of unknown version", func() error { _, err := cl.WeightSource(ctx, "x", 4); return err }, codes.NotFound, ErrUnknownVersion},
 		{"register bad addr", func() error { _, err := cl.RegisterActor(ctx, "y", "nohost", time.Second); return err }, codes.InvalidArgument, ErrInvalid},
 		{"deregister no id", func() error { return cl.DeregisterActor(ctx, "") }, codes.InvalidArgument, ErrInvalid},
-		{"join bad addr", func() error { return cl.Join(ctx, NodeInfo{ID: "n9", RaftAddr: "x", GRPCAddr: "y:1"}) }, codes.InvalidArgument, ErrInvalid},
+		{"join bad addr", func() error {
+			_, err := cl.Join(ctx, JoinRequest{NodeInfo: NodeInfo{ID: "n9", RaftAddr: "x", GRPCAddr: "y:1"}})
+			return err
+		}, codes.InvalidArgument, ErrInvalid},
 		{"no token", func() error { _, err := srv.client(t, rpc.Config{}).ClusterState(ctx); return err }, codes.Unauthenticated, nil},
 		{"wrong token", func() error { _, err := srv.client(t, rpc.Config{Token: "tok2"}).ClusterState(ctx); return err }, codes.Unauthenticated, nil},
 	} {

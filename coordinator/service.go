@@ -94,24 +94,71 @@ func start(cfg Config, rc rpc.Config, reg prometheus.Registerer, lis net.Listene
 	return s, nil
 }
 
-// join asks the cluster named by cfg.Join to add this node, unless it bootstrapped or restarted.
+// join asks the cluster named by cfg.Join to add this node, unless it bootstrapped or restarted
+// as a voter; it returns once the node is a voter (see Node.Join). A node that restarts as a
+// non-voter (it stopped while catching up) finishes joining in the background, through cfg.Join
+// or the nodes its state knows.
 func (s *Service) join(ctx context.Context, cfg Config, rc rpc.Config, log *slog.Logger) error {
-	if len(cfg.Bootstrap) > 0 || s.node.HasState() {
+	if len(cfg.Bootstrap) > 0 && !s.node.HasState() {
+		return nil
+	}
+	if s.node.HasState() {
+		if s.node.IsVoter() {
+			return nil
+		}
+		addrs := cfg.Join
+		if len(addrs) == 0 {
+			addrs = s.node.knownGRPCAddrs()
+		}
+		if len(addrs) == 0 {
+			log.Warn("this node is not a voter and knows no coordinator to finish joining through: restart it with --join")
+			return nil
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() {
+			<-s.stop
+			cancel()
+		}()
+		go func() {
+			if err := s.promote(ctx, addrs, cfg.Replace, rc, log); err != nil && ctx.Err() == nil {
+				log.Error("finishing the join failed; this node stays a non-voter", "err", err)
+			}
+		}()
 		return nil
 	}
 	if len(cfg.Join) == 0 {
 		return fmt.Errorf("%w: a new node needs --bootstrap or --join", ErrInvalid)
 	}
-	c, err := Dial(cfg.Join, rc, log)
+	return s.promote(ctx, cfg.Join, cfg.Replace, rc, log)
+}
+
+// promote joins through addrs as a non-voter and calls again each time this node has applied
+// the index the leader named, until the leader makes it a voter.
+func (s *Service) promote(ctx context.Context, addrs []string, replace bool, rc rpc.Config, log *slog.Logger) error {
+	c, err := Dial(addrs, rc, log)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	if err := c.Join(ctx, s.node.self()); err != nil {
-		return fmt.Errorf("coordinator: join %v: %w", cfg.Join, err)
+	req := JoinRequest{NodeInfo: s.node.self(), Replace: replace}
+	for {
+		res, err := c.Join(ctx, req)
+		if err != nil {
+			return fmt.Errorf("coordinator: join %v: %w", addrs, err)
+		}
+		if res.Voter {
+			log.Info("joined cluster as voter", "via", addrs)
+			return nil
+		}
+		log.Info("joined as non-voter; catching up before promotion", "via", addrs,
+			"applied", s.node.AppliedIndex(), "catch_up_index", res.CatchUpIndex)
+		for s.node.AppliedIndex() < res.CatchUpIndex {
+			if err := sleep(ctx, 50*time.Millisecond); err != nil {
+				return fmt.Errorf("coordinator: join %v: catching up to index %d: %w", addrs, res.CatchUpIndex, err)
+			}
+		}
+		req.AppliedIndex = s.node.AppliedIndex()
 	}
-	log.Info("joined cluster", "via", cfg.Join)
-	return nil
 }
 
 // reportHealth keeps the health status in step with leadership: SERVING while a leader is known.

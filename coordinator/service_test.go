@@ -4,13 +4,12 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	tsdv1 "tsd/proto/tsd/v1"
 	"tsd/rpc"
@@ -80,9 +79,9 @@ func TestServiceJoinForwardAndFailover(t *testing.T) {
 		t.Fatalf("cluster after joins: %v, %v", cs, err)
 	}
 	plain := rc
-	plain.TLSCA = ""
-	if _, err := dialClient(t, plain, s2.GRPCAddr()).ClusterState(ctxShort(t)); status.Code(err) != codes.Unavailable {
-		t.Fatalf("plaintext client against TLS: %v", err)
+	plain.TLSCA = "" // --tls-cert and --tls-key without --tls-ca: would dial in plaintext
+	if _, err := Dial([]string{s2.GRPCAddr()}, plain, testLog()); !errors.Is(err, rpc.ErrConfig) || !strings.Contains(err.Error(), "--tls-ca") {
+		t.Fatalf("client with a certificate but no CA: %v, want rpc.ErrConfig naming --tls-ca", err)
 	}
 	run := testRun("r")
 	acq, err := followers.AcquireLearnerLease(ctx, &tsdv1.AcquireLearnerLeaseRequest{LearnerId: "a", Addr: "l.test:7201", Run: runToProto(&run), TtlMs: 60_000})

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -52,12 +53,9 @@ func OpenStorage(cfg Config, log *slog.Logger) (*Storage, error) {
 			_ = st.Close()
 		}
 	}()
-	bolt, err := raftboltdb.New(raftboltdb.Options{
-		Path:        filepath.Join(cfg.DataDir, "raft.db"),
-		BoltOptions: &bbolt.Options{Timeout: boltOpenTimeout},
-	})
+	bolt, err := openBolt(filepath.Join(cfg.DataDir, "raft.db"))
 	if err != nil {
-		return nil, fmt.Errorf("coordinator: open raft.db (another node using %s?): %w", cfg.DataDir, err)
+		return nil, err
 	}
 	st.closers = append(st.closers, bolt)
 	if st.Logs, err = raft.NewLogCache(logCacheEntries, bolt); err != nil {
@@ -111,4 +109,117 @@ func (s *Storage) Close() error {
 func hasPortZero(addr string) bool {
 	_, port, err := net.SplitHostPort(addr)
 	return err == nil && port == "0"
+}
+
+// ErrDamaged means raft.db cannot be read: the node must not start from it.
+var ErrDamaged = errors.New("damaged raft state")
+
+// openBolt opens the raft log and stable store at path after reading every page of it once.
+// bbolt trusts its file: a zeroed, random or missing page makes it panic (or fault on the
+// mapping past a truncated end) at whatever read first touches it, often inside raft's own
+// goroutines where nothing can recover. Reading it all here, where panics and faults are caught,
+// turns damage into one error at start.
+func openBolt(path string) (store *raftboltdb.BoltStore, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if p := recover(); p != nil {
+			if store != nil {
+				closeQuietly(store)
+			}
+			store, err = nil, damaged(path, fmt.Errorf("%v", p))
+		}
+	}()
+	if err := checkBolt(path); err != nil {
+		return nil, err
+	}
+	store, err = raftboltdb.New(raftboltdb.Options{Path: path, BoltOptions: &bbolt.Options{Timeout: boltOpenTimeout}})
+	if err != nil {
+		return nil, openErr(path, err)
+	}
+	if err := readLogs(store); err != nil {
+		closeQuietly(store)
+		return nil, damaged(path, err)
+	}
+	return store, nil
+}
+
+// checkBolt opens an existing non-empty path on its own and walks every bucket, key and value;
+// page faults and bbolt's panics surface in the caller's recover (openBolt).
+func checkBolt(path string) error {
+	info, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // a new node
+	}
+	if err != nil {
+		return fmt.Errorf("coordinator: %w", err)
+	}
+	if info.Size() == 0 {
+		return damaged(path, errors.New("the file is empty"))
+	}
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: boltOpenTimeout})
+	if err != nil {
+		return openErr(path, err)
+	}
+	defer db.Close()
+	err = db.View(func(tx *bbolt.Tx) error {
+		if tx.Size() > info.Size() {
+			return fmt.Errorf("truncated: %d bytes, but its pages reach %d", info.Size(), tx.Size())
+		}
+		return tx.ForEach(func(_ []byte, b *bbolt.Bucket) error { return walkBucket(b) })
+	})
+	if err != nil {
+		return damaged(path, err)
+	}
+	return nil
+}
+
+// walkBucket reads every key and value of b and of the buckets nested in it.
+func walkBucket(b *bbolt.Bucket) error {
+	return b.ForEach(func(k, v []byte) error {
+		if v == nil {
+			if nb := b.Bucket(k); nb != nil {
+				return walkBucket(nb)
+			}
+		}
+		return nil
+	})
+}
+
+// readLogs decodes every log entry raft may read back.
+func readLogs(s *raftboltdb.BoltStore) error {
+	first, err := s.FirstIndex()
+	if err != nil {
+		return err
+	}
+	last, err := s.LastIndex()
+	if err != nil {
+		return err
+	}
+	for i := first; i <= last && i > 0; i++ {
+		var l raft.Log
+		if err := s.GetLog(i, &l); err != nil {
+			return fmt.Errorf("log entry %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// openErr explains bbolt's open errors: a lock held by another process, or damage.
+func openErr(path string, err error) error {
+	if errors.Is(err, bbolt.ErrTimeout) {
+		return fmt.Errorf("coordinator: open %s: locked (another node using %s?): %w", path, filepath.Dir(path), err)
+	}
+	return damaged(path, err)
+}
+
+func damaged(path string, cause error) error {
+	return fmt.Errorf("coordinator: %s is damaged (%v): %w; restore the data dir from a backup, "+
+		"or move it aside and start this node with an empty --data-dir to rejoin as a new member "+
+		"(--join a live node; --replace when it keeps its --id)", path, cause, ErrDamaged)
+}
+
+// closeQuietly closes a store that may be damaged; a panic while closing changes nothing.
+func closeQuietly(c io.Closer) {
+	defer func() { _ = recover() }()
+	_ = c.Close()
 }

@@ -54,6 +54,22 @@ type NodeInfo struct {
 	GRPCAddr string `json:"grpc_addr"`
 }
 
+// JoinRequest asks the leader to add a node as a non-voter, or to promote it (see Node.Join).
+type JoinRequest struct {
+	NodeInfo
+	// Replace allows taking the id or raft address over from a voter that has other addresses.
+	Replace bool
+	// AppliedIndex is the joiner's applied raft index; 0 on the first call.
+	AppliedIndex uint64
+}
+
+// JoinResult says whether the node is a voter, and if not, up to which index to catch up before
+// calling Join again.
+type JoinResult struct {
+	Voter        bool
+	CatchUpIndex uint64
+}
+
 // AcquireLease asks for the learner lease.
 type AcquireLease struct {
 	LearnerID string    `json:"learner_id"`

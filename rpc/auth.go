@@ -3,6 +3,7 @@ package rpc
 import (
 	"context"
 	"crypto/subtle"
+	"net/http"
 	"strings"
 
 	"google.golang.org/grpc"
@@ -24,13 +25,33 @@ func (b bearer) check(ctx context.Context, method string) error {
 		return nil
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
-	for _, v := range md.Get("authorization") {
+	if !b.any(md.Get("authorization")) {
+		return status.Error(codes.Unauthenticated, "missing or wrong bearer token")
+	}
+	return nil
+}
+
+// any reports whether one of the authorization values carries the token.
+func (b bearer) any(values []string) bool {
+	for _, v := range values {
 		tok, ok := strings.CutPrefix(v, "Bearer ")
 		if ok && subtle.ConstantTimeCompare([]byte(tok), b.want) == 1 {
-			return nil
+			return true
 		}
 	}
-	return status.Error(codes.Unauthenticated, "missing or wrong bearer token")
+	return false
+}
+
+// http guards an HTTP handler (/metrics) with the same token.
+func (b bearer) http(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !b.any(r.Header.Values("Authorization")) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="tsd"`)
+			http.Error(w, "missing or wrong bearer token", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 func (b bearer) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {

@@ -111,15 +111,21 @@ type MetricsServer struct {
 	lis net.Listener
 }
 
-// ServeMetrics listens on addr now (so a bad address fails at start-up) and serves g in the
-// background until Close.
-func ServeMetrics(addr string, g prometheus.Gatherer, log *slog.Logger) (*MetricsServer, error) {
-	lis, err := net.Listen("tcp", addr)
+// ServeMetrics listens on cfg.MetricsAddr now (so a bad address fails at start-up) and serves g
+// in the background until Close. With cfg.Token set, /metrics asks for the same bearer token as
+// the RPCs (Prometheus: authorization.credentials): the metrics name actors, addresses and the
+// run, and a token that guards the RPCs but not this port would guard little.
+func ServeMetrics(cfg Config, g prometheus.Gatherer, log *slog.Logger) (*MetricsServer, error) {
+	lis, err := net.Listen("tcp", cfg.MetricsAddr)
 	if err != nil {
 		return nil, fmt.Errorf("rpc: metrics listen: %w", err)
 	}
+	var h http.Handler = promhttp.HandlerFor(g, promhttp.HandlerOpts{})
+	if cfg.Token != "" {
+		h = bearer{want: []byte(cfg.Token)}.http(h)
+	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
+	mux.Handle("/metrics", h)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {

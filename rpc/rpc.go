@@ -7,6 +7,7 @@
 package rpc
 
 import (
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -118,6 +119,12 @@ func (s *Server) Shutdown(grace time.Duration) {
 func DialOptions(cfg Config) ([]grpc.DialOption, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if cfg.TLSCert != "" && cfg.TLSCA == "" {
+		// A client dials TLS only with a CA to verify the server; the certificate alone would be
+		// ignored and every connection plaintext: refused by a TLS server, in silence.
+		return nil, fmt.Errorf("%w: --tls-cert/--tls-key without --tls-ca: this process would dial in plaintext "+
+			"and never present its certificate; add --tls-ca (the CA that signs the servers' certificates)", ErrConfig)
 	}
 	creds, err := clientCreds(cfg)
 	if err != nil {

@@ -213,6 +213,7 @@ func TestConfigErrors(t *testing.T) {
 		{"missing key pair", Config{TLSCert: filepath.Join(dir, "no.pem"), TLSKey: filepath.Join(dir, "no.key")}, ErrTLS},
 		{"CA not PEM", Config{TLSCA: notPEM}, ErrTLS},
 		{"missing CA", Config{TLSCA: filepath.Join(dir, "none.pem")}, ErrTLS},
+		{"client cert without CA", Config{TLSCert: "c.pem", TLSKey: "k.pem"}, ErrConfig},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, errS := NewServer(tc.cfg, nil, quiet())
@@ -234,30 +235,73 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 	_ = call(t, addr, Config{}, 1, 1)
-	ms, err := ServeMetrics("127.0.0.1:0", reg, quiet())
+	ms, err := ServeMetrics(Config{MetricsAddr: "127.0.0.1:0"}, reg, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ms.Close()
-	resp, err := http.Get("http://" + ms.Addr() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
+	code, body := scrape(t, ms.Addr(), "")
+	if code != http.StatusOK {
+		t.Fatalf("/metrics: HTTP %d", code)
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
 	for _, want := range []string{
 		`tsd_grpc_server_handled_total{code="OK",method="/grpc.testing.TestService/UnaryCall"} 3`,
 		`tsd_grpc_server_handled_total{code="Unauthenticated",method="/grpc.testing.TestService/UnaryCall"} 1`,
 		`tsd_grpc_server_handling_seconds_count{method="/grpc.testing.TestService/UnaryCall"} 4`,
 		`go_goroutines`,
 	} {
-		if !strings.Contains(string(body), want) {
+		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
-	if _, err := ServeMetrics("127.0.0.1:-1", reg, quiet()); err == nil {
+	if _, err := ServeMetrics(Config{MetricsAddr: "127.0.0.1:-1"}, reg, quiet()); err == nil {
 		t.Error("bad metrics address accepted")
 	}
+}
+
+// TestMetricsToken: with a token set, /metrics asks for it like the RPCs do.
+func TestMetricsToken(t *testing.T) {
+	ms, err := ServeMetrics(Config{MetricsAddr: "127.0.0.1:0", Token: "s3cret"}, NewRegistry(), quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ms.Close()
+	for _, tc := range []struct {
+		auth string
+		want int
+	}{
+		{"", http.StatusUnauthorized},
+		{"Bearer wrong", http.StatusUnauthorized},
+		{"s3cret", http.StatusUnauthorized},
+		{"Bearer s3cret", http.StatusOK},
+	} {
+		code, body := scrape(t, ms.Addr(), tc.auth)
+		if code != tc.want {
+			t.Errorf("Authorization %q: HTTP %d, want %d", tc.auth, code, tc.want)
+		}
+		if leaked := strings.Contains(body, "go_goroutines"); leaked != (tc.want == http.StatusOK) {
+			t.Errorf("Authorization %q: metrics in the body: %v", tc.auth, leaked)
+		}
+	}
+}
+
+// scrape GETs /metrics with an optional Authorization header.
+func scrape(t *testing.T, addr, auth string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, "http://"+addr+"/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
 }
 
 func TestShutdownReportsNotServing(t *testing.T) {

@@ -123,7 +123,7 @@ func runActor(ctx context.Context, rf *roleFlags, cfg actor.Config, bind string,
 		srv.SetServing(true, tsdv1.Actor_ServiceDesc.ServiceName, tsdv1.Weights_ServiceDesc.ServiceName)
 	}
 	if rf.rc.MetricsAddr != "" {
-		ms, err := rpc.ServeMetrics(rf.rc.MetricsAddr, reg, log)
+		ms, err := rpc.ServeMetrics(rf.rc, reg, log)
 		if err != nil {
 			return err
 		}

@@ -51,7 +51,7 @@ a fault-tolerant cluster, or one with --bootstrap self for development; add node
 				return err
 			}
 			if rc.MetricsAddr != "" {
-				ms, err := rpc.ServeMetrics(rc.MetricsAddr, reg, log)
+				ms, err := rpc.ServeMetrics(rc, reg, log)
 				if err != nil {
 					return fmt.Errorf("%w (and closing: %w)", err, svc.Close())
 				}
@@ -71,6 +71,7 @@ a fault-tolerant cluster, or one with --bootstrap self for development; add node
 	f.StringVar(&cfg.DataDir, "data-dir", "", "directory for raft.db and snapshots (required)")
 	f.StringVar(&bootstrap, "bootstrap", "", `initial voters ID=RAFT_ADDR=GRPC_ADDR,... including this node, or "self" for a one-node cluster`)
 	f.StringSliceVar(&cfg.Join, "join", nil, "gRPC addresses of running coordinators to join through (new node without --bootstrap)")
+	f.BoolVar(&cfg.Replace, "replace", false, "with --join: take this --id (or --raft-addr) over from a voter that has other addresses")
 	f.DurationVar(&cfg.ApplyTimeout, "apply-timeout", cfg.ApplyTimeout, "how long a write may wait for raft to commit")
 	f.DurationVar(&cfg.LearnerTTL, "learner-ttl", cfg.LearnerTTL, "learner lease length when a request gives none")
 	f.DurationVar(&cfg.ActorTTL, "actor-ttl", cfg.ActorTTL, "actor lease length when a request gives none")

@@ -78,7 +78,12 @@ func TestCoordinatorAndClusterCommands(t *testing.T) {
 	if cs.LeaderID != "n1" || len(cs.Servers) != 1 || cs.Servers[0].GRPCAddr != grpcAddr {
 		t.Fatalf("tsd cluster --json: %+v", cs)
 	}
-	resp, err := http.Get("http://" + metrics + "/metrics")
+	if resp, err := http.Get("http://" + metrics + "/metrics"); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("/metrics without the token: %v, %v", resp, err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, "http://"+metrics+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer cli-token")
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -165,7 +165,7 @@ func runLearner(ctx context.Context, rf *roleFlags, sc learner.ServiceConfig, tc
 	defer stopServing()
 	srv.SetServing(true, tsdv1.Learner_ServiceDesc.ServiceName, tsdv1.Weights_ServiceDesc.ServiceName)
 	if rf.rc.MetricsAddr != "" {
-		ms, err := rpc.ServeMetrics(rf.rc.MetricsAddr, reg, log)
+		ms, err := rpc.ServeMetrics(rf.rc, reg, log)
 		if err != nil {
 			return err
 		}

@@ -1049,11 +1049,18 @@ func (x *WeightSourceResponse) GetAddrs() []string {
 	return nil
 }
 
+// Join adds a node as a non-voter; the node calls again once it has applied catch_up_index, and
+// the leader promotes it to voter when applied_index is close to its own last index.
 type JoinRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
-	RaftAddr      string                 `protobuf:"bytes,2,opt,name=raft_addr,json=raftAddr,proto3" json:"raft_addr,omitempty"`
-	GrpcAddr      string                 `protobuf:"bytes,3,opt,name=grpc_addr,json=grpcAddr,proto3" json:"grpc_addr,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	NodeId   string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	RaftAddr string                 `protobuf:"bytes,2,opt,name=raft_addr,json=raftAddr,proto3" json:"raft_addr,omitempty"`
+	GrpcAddr string                 `protobuf:"bytes,3,opt,name=grpc_addr,json=grpcAddr,proto3" json:"grpc_addr,omitempty"`
+	// Take node_id (or raft_addr) over from a voter that has it with other addresses; without it
+	// such a Join is refused with ALREADY_EXISTS (the voter may be alive).
+	Replace bool `protobuf:"varint,4,opt,name=replace,proto3" json:"replace,omitempty"`
+	// The joiner's applied raft index; 0 on the first call.
+	AppliedIndex  uint64 `protobuf:"varint,5,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1109,8 +1116,24 @@ func (x *JoinRequest) GetGrpcAddr() string {
 	return ""
 }
 
+func (x *JoinRequest) GetReplace() bool {
+	if x != nil {
+		return x.Replace
+	}
+	return false
+}
+
+func (x *JoinRequest) GetAppliedIndex() uint64 {
+	if x != nil {
+		return x.AppliedIndex
+	}
+	return 0
+}
+
 type JoinResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
+	Voter         bool                   `protobuf:"varint,1,opt,name=voter,proto3" json:"voter,omitempty"`                                     // the node is a voter now: done
+	CatchUpIndex  uint64                 `protobuf:"varint,2,opt,name=catch_up_index,json=catchUpIndex,proto3" json:"catch_up_index,omitempty"` // else apply up to here, then call Join again with applied_index
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1143,6 +1166,20 @@ func (x *JoinResponse) ProtoReflect() protoreflect.Message {
 // Deprecated: Use JoinResponse.ProtoReflect.Descriptor instead.
 func (*JoinResponse) Descriptor() ([]byte, []int) {
 	return file_tsd_v1_coordinator_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *JoinResponse) GetVoter() bool {
+	if x != nil {
+		return x.Voter
+	}
+	return false
+}
+
+func (x *JoinResponse) GetCatchUpIndex() uint64 {
+	if x != nil {
+		return x.CatchUpIndex
+	}
+	return 0
 }
 
 type ClusterStateRequest struct {
@@ -1428,12 +1465,16 @@ const file_tsd_v1_coordinator_proto_rawDesc = "" +
 	"\bactor_id\x18\x01 \x01(\tR\aactorId\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x04R\aversion\",\n" +
 	"\x14WeightSourceResponse\x12\x14\n" +
-	"\x05addrs\x18\x01 \x03(\tR\x05addrs\"`\n" +
+	"\x05addrs\x18\x01 \x03(\tR\x05addrs\"\x9f\x01\n" +
 	"\vJoinRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1b\n" +
 	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x1b\n" +
-	"\tgrpc_addr\x18\x03 \x01(\tR\bgrpcAddr\"\x0e\n" +
-	"\fJoinResponse\"\x15\n" +
+	"\tgrpc_addr\x18\x03 \x01(\tR\bgrpcAddr\x12\x18\n" +
+	"\areplace\x18\x04 \x01(\bR\areplace\x12#\n" +
+	"\rapplied_index\x18\x05 \x01(\x04R\fappliedIndex\"J\n" +
+	"\fJoinResponse\x12\x14\n" +
+	"\x05voter\x18\x01 \x01(\bR\x05voter\x12$\n" +
+	"\x0ecatch_up_index\x18\x02 \x01(\x04R\fcatchUpIndex\"\x15\n" +
 	"\x13ClusterStateRequest\"\xed\x03\n" +
 	"\x14ClusterStateResponse\x12=\n" +
 	"\aservers\x18\x01 \x03(\v2#.tsd.v1.ClusterStateResponse.ServerR\aservers\x12\x1b\n" +
