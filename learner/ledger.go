@@ -92,8 +92,13 @@ func readLedger(path string, upTo int64) (_ []LedgerEntry, torn int, _ error) {
 		return nil, 0, err
 	}
 	defer f.Close()
+	return parseLedger(f, path, upTo)
+}
+
+// parseLedger reads ledger lines from r (path names it in errors); see readLedger.
+func parseLedger(rd io.Reader, path string, upTo int64) (_ []LedgerEntry, torn int, _ error) {
 	var out []LedgerEntry
-	r := bufio.NewReader(f)
+	r := bufio.NewReader(rd)
 	bad, badErr := 0, error(nil) // a damaged line, fatal unless it is the last
 	for n := 1; ; n++ {
 		line, err := r.ReadBytes('\n')

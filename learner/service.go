@@ -262,9 +262,10 @@ func (s *Service) publishStored(ctx context.Context, v uint64) error {
 		Version: v, Step: uint64(s.trainer.Steps()), Sha256: man.GetSha256(), SizeBytes: size,
 		FetchAddr: s.cfg.Addr, CreatedUnixMs: time.Now().UnixMilli(), LearnerEpoch: s.epoch}
 	_, err = s.coord.PublishVersion(ctx, pv)
-	if errors.Is(err, coordinator.ErrLeaseExpired) {
+	for errors.Is(err, coordinator.ErrLeaseExpired) {
 		// The lease lapsed while the coordinators could not be reached (or answer). Lapsed is
 		// not lost: unless another learner acquired it since, the epoch is still ours to renew.
+		// (Renew and publish again for as long as outages keep outlasting the lease.)
 		s.log.Warn("the learner lease lapsed; renewing it before publishing", "version", v, "epoch", s.epoch, "err", err)
 		if err = s.renew(ctx); err == nil {
 			_, err = s.coord.PublishVersion(ctx, pv)

@@ -3,6 +3,7 @@ package weights_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"testing"
 
@@ -163,5 +164,16 @@ func TestServerCancel(t *testing.T) {
 	<-done // the handler returned
 	if removed, err := s.Keep(0); err != nil || len(removed) != 1 {
 		t.Errorf("Keep after the stream ended: %v %v", removed, err)
+	}
+}
+
+// TestCheckMessageLimit: a message limit (--max-msg-bytes) under which a server could not send a
+// full weight chunk is refused; 0 (the rpc default, 64 MiB) and anything from MaxMessageBytes up
+// are fine.
+func TestCheckMessageLimit(t *testing.T) {
+	for limit, ok := range map[int]bool{0: true, weights.MaxMessageBytes: true, 64 << 20: true, weights.MaxMessageBytes - 1: false, 1 << 20: false} {
+		if err := weights.CheckMessageLimit(limit); (err == nil) != ok || (err != nil && !errors.Is(err, weights.ErrArgument)) {
+			t.Errorf("limit %d: %v, want ok=%v", limit, err, ok)
+		}
 	}
 }
