@@ -4,27 +4,29 @@ import (
 	"fmt"
 	"math"
 
+	"tsd/algo"
 	"tsd/optim"
 )
 
 // Algorithms: how the actors produced the rollouts, which decides how they are trained.
+// The table in package algo says what each one trains on and how.
 const (
 	// AlgoMCTS trains on the trajectory the tree search chose (one sample per rollout) with a value
 	// loss and A_t = R − V(s_t).
-	AlgoMCTS = "mcts"
+	AlgoMCTS = algo.MCTS
 	// AlgoBestOfN trains on the best of N samples by dense reward exactly like an MCTS trajectory.
-	AlgoBestOfN = "best-of-n"
+	AlgoBestOfN = algo.BestOfN
 	// AlgoCISPO trains groups of samples per prompt with group-normalised advantages, the CISPO
 	// loss and no value head.
-	AlgoCISPO = "cispo"
+	AlgoCISPO = algo.CISPO
 	// AlgoGRPO trains groups like AlgoCISPO with the PPO-clip loss (GRPO).
-	AlgoGRPO = "grpo"
+	AlgoGRPO = algo.GRPO
 )
 
 // Policy losses for single-trajectory algorithms (AlgoMCTS, AlgoBestOfN).
 const (
-	LossCISPO = "cispo"
-	LossPPO   = "ppo"
+	LossCISPO = algo.LossCISPO
+	LossPPO   = algo.LossPPO
 )
 
 // Config holds the learner's hyperparameters. DefaultConfig gives the seed's values.
@@ -116,31 +118,32 @@ func (c Config) Validate() error {
 }
 
 func (c Config) validateAlgo() error {
-	switch c.Algo {
-	case AlgoCISPO, AlgoGRPO:
-		return nil
-	case AlgoMCTS, AlgoBestOfN:
-		if c.PolicyLoss != LossCISPO && c.PolicyLoss != LossPPO {
-			return fmt.Errorf("%w: policy loss %q (%s or %s)", ErrConfig, c.PolicyLoss, LossCISPO, LossPPO)
-		}
-		return nil
+	a, err := algo.Lookup(c.Algo)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrConfig, err)
 	}
-	return fmt.Errorf("%w: algorithm %q (%s, %s, %s or %s)", ErrConfig, c.Algo, AlgoMCTS, AlgoBestOfN, AlgoCISPO, AlgoGRPO)
+	if a.Loss == "" && c.PolicyLoss != LossCISPO && c.PolicyLoss != LossPPO {
+		return fmt.Errorf("%w: policy loss %q (%s or %s)", ErrConfig, c.PolicyLoss, LossCISPO, LossPPO)
+	}
+	return nil
+}
+
+// algo is the table's row for c.Algo (the zero Algo for an unknown name, which Validate refuses).
+func (c Config) algo() algo.Algo {
+	a, _ := algo.Lookup(c.Algo)
+	return a
 }
 
 // group reports whether the algorithm trains groups with normalised advantages and no value head.
-func (c Config) group() bool { return c.Algo == AlgoCISPO || c.Algo == AlgoGRPO }
+func (c Config) group() bool { return c.algo().Group }
 
 // loss is the policy loss in effect: a group algorithm's own, else PolicyLoss.
 func (c Config) loss() string {
-	switch c.Algo {
-	case AlgoCISPO:
-		return LossCISPO
-	case AlgoGRPO:
-		return LossPPO
+	if l := c.algo().Loss; l != "" {
+		return l
 	}
 	return c.PolicyLoss
 }
 
 // trainsValue reports whether the value head is trained (a value loss with a non-zero weight).
-func (c Config) trainsValue() bool { return !c.group() && c.ValueCoef > 0 }
+func (c Config) trainsValue() bool { return c.algo().Value && c.ValueCoef > 0 }
