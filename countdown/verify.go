@@ -9,8 +9,8 @@ import (
 )
 
 const (
-	openTag  = "<answer>"
-	closeTag = "</answer>"
+	openTag  = AnswerOpen
+	closeTag = AnswerClose
 
 	// Rewards fixed by the design notes for the two failure kinds.
 	rewardNoAnswer = -1.0

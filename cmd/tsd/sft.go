@@ -10,7 +10,6 @@ import (
 	"github.com/sugarme/gotch"
 
 	"tsd/countdown"
-	"tsd/policy"
 	"tsd/sft"
 )
 
@@ -37,7 +36,7 @@ beside it). Problems come from --problems, or are generated (--gen-preset easy|d
 			if out == "" {
 				return fmt.Errorf("--out is required")
 			}
-			ps, err := policy.ParsePromptStyle(style)
+			ps, err := countdown.ParsePromptStyle(style)
 			if err != nil {
 				return err
 			}
