@@ -42,7 +42,7 @@ type Config struct {
 	// Search configures the tree search; Batch the batching of model calls across its trees.
 	Search mcts.Config
 	Batch  mcts.BatchConfig
-	// Wave is how many problems are worked on at once (the seed: 12 trees in flight). New weights
+	// Wave is how many problems are worked on at once (the source: 12 trees in flight). New weights
 	// are swapped in between waves.
 	Wave int
 	// GroupSize (group) and BestOfN (best-of-n) are samples per problem, drawn at SampleTemperature

@@ -12,7 +12,7 @@ const (
 	openTag  = AnswerOpen
 	closeTag = AnswerClose
 
-	// Rewards fixed by the design notes for the two failure kinds.
+	// The source's rewards for the two failure kinds.
 	rewardNoAnswer = -1.0
 	rewardInvalid  = -0.9
 

@@ -17,10 +17,10 @@ import (
 
 // Config says how to sample.
 type Config struct {
-	K            int     // samples per problem (seed: 16)
-	Temperature  float64 // seed: 0.2
-	TopP         float64 // seed: 1
-	MaxNewTokens int     // seed: 512
+	K            int     // samples per problem (the source: 16)
+	Temperature  float64 // the source: 0.2
+	TopP         float64 // the source: 1
+	MaxNewTokens int     // the source: 512
 	Batch        int     // problems per model call
 	Seed         int64
 	Style        countdown.PromptStyle

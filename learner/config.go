@@ -29,7 +29,7 @@ const (
 	LossPPO   = algo.LossPPO
 )
 
-// Config holds the learner's hyperparameters. DefaultConfig gives the seed's values.
+// Config holds the learner's hyperparameters. DefaultConfig gives the source's values.
 type Config struct {
 	// Algo is one of AlgoMCTS, AlgoBestOfN, AlgoCISPO, AlgoGRPO; rollouts must match it.
 	Algo string `json:"algo"`
@@ -48,13 +48,13 @@ type Config struct {
 	// EntropyCoef weighs an entropy bonus (subtracted from the loss); 0 skips computing entropy.
 	EntropyCoef float64 `json:"entropy_coef"`
 	// Gamma and Lambda are GAE's discount and trace decay for single-trajectory algorithms;
-	// γ = λ = 1 gives the seed's A_t = R − V(s_t).
+	// γ = λ = 1 gives the source's A_t = R − V(s_t).
 	Gamma  float64 `json:"gamma"`
 	Lambda float64 `json:"lambda"`
-	// GroupSize is the number of samples a group rollout must carry (the seed: 16); 0 accepts any
+	// GroupSize is the number of samples a group rollout must carry (the source: 16); 0 accepts any
 	// group of at least two.
 	GroupSize int `json:"group_size"`
-	// GlobalBatch is the most samples one optimizer step trains on (the seed: 32).
+	// GlobalBatch is the most samples one optimizer step trains on (the source: 32).
 	GlobalBatch int `json:"global_batch"`
 	// MicroBatch is how many samples go through one forward/backward pass; gradients of the
 	// micro-batches accumulate into one update. It trades memory for speed only.
@@ -65,7 +65,7 @@ type Config struct {
 	Optim optim.Config `json:"optim"`
 }
 
-// DefaultConfig returns the seed's settings: MCTS distillation with the CISPO loss (ε_high 5.0),
+// DefaultConfig returns the source's settings: MCTS distillation with the CISPO loss (ε_high 5.0),
 // PPO ε 0.2 when chosen, value coefficient 1.0, k3 KL coefficient 0.05, no entropy bonus,
 // γ = λ = 1, groups of 16, global batch 32 in micro-batches of 8, and optim.DefaultConfig.
 func DefaultConfig() Config {
