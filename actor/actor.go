@@ -13,8 +13,10 @@ import (
 
 	"google.golang.org/grpc"
 
+	"tsd/algo"
 	"tsd/coordinator"
 	"tsd/countdown"
+	"tsd/episode"
 	"tsd/hub"
 	"tsd/mcts"
 	"tsd/model"
@@ -154,8 +156,8 @@ func (a *Actor) produce(ctx context.Context, batcher mcts.Stepper) error {
 		for j := range tasks {
 			k := order[i%len(order)]
 			i++
-			tasks[j] = Task{ID: fmt.Sprintf("%s:%d", filepath.Base(a.cfg.Problems), k), Problem: a.problems[k],
-				Prompt: a.cfg.Style.Tokens(a.tok, a.problems[k])}
+			t := a.cfg.Style.Task(a.problems[k])
+			tasks[j] = Task{ID: fmt.Sprintf("%s:%d", filepath.Base(a.cfg.Problems), k), Task: t, Prompt: episode.Prompt(a.tok, t)}
 		}
 		rollouts, err := a.producer.Produce(ctx, a.pol.Load(), batcher, tasks)
 		if err != nil {
@@ -450,7 +452,7 @@ func (a *Actor) Status() *tsdv1.ActorStatusResponse {
 	defer a.stats.mu.Unlock()
 	up := time.Since(a.start)
 	s := &tsdv1.ActorStatusResponse{
-		ActorId: a.cfg.ID, Algo: wireAlgo(a.cfg.Algo), RolloutsSent: counts.Sent, RolloutsAcked: counts.Acked,
+		ActorId: a.cfg.ID, Algo: algo.Rollout(a.cfg.Algo).Wire(), RolloutsSent: counts.Sent, RolloutsAcked: counts.Acked,
 		RolloutsRejected: counts.Rejected, LastSeq: counts.LastSeq, Credits: credits, Pending: uint64(pending),
 		RolloutsPerSec: float64(a.stats.rollouts) / up.Seconds(), TokensPerSec: float64(a.stats.tokens) / up.Seconds(),
 		UptimeMs: up.Milliseconds(),
@@ -463,16 +465,4 @@ func (a *Actor) Status() *tsdv1.ActorStatusResponse {
 		s.RewardMean = a.stats.rewardSum / float64(a.stats.rewardN)
 	}
 	return s
-}
-
-func wireAlgo(a string) tsdv1.Algo {
-	switch a {
-	case AlgoMCTS:
-		return tsdv1.Algo_ALGO_MCTS
-	case AlgoGroup:
-		return tsdv1.Algo_ALGO_GROUP
-	case AlgoBestOfN:
-		return tsdv1.Algo_ALGO_BEST_OF_N
-	}
-	return tsdv1.Algo_ALGO_UNSPECIFIED
 }

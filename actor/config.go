@@ -7,16 +7,17 @@ import (
 
 	"github.com/sugarme/gotch"
 
+	"tsd/algo"
+	"tsd/countdown"
 	"tsd/mcts"
-	"tsd/policy"
 )
 
 // Algorithms an actor can run; the learner's algorithm must match (mcts and best-of-n feed the
 // single-trajectory losses, group feeds cispo and grpo).
 const (
-	AlgoMCTS    = "mcts"
-	AlgoGroup   = "group"
-	AlgoBestOfN = "best-of-n"
+	AlgoMCTS    = string(algo.RolloutSearch)
+	AlgoGroup   = string(algo.RolloutGroup)
+	AlgoBestOfN = string(algo.RolloutBestOfN)
 )
 
 // ErrConfig is a configuration the actor cannot run.
@@ -39,12 +40,12 @@ type Config struct {
 	Device       gotch.Device
 	// Problems are the prompts, cycled in a seeded order.
 	Problems string
-	Style    policy.PromptStyle
+	Style    countdown.PromptStyle
 	Algo     string
 	// Search configures the tree search; Batch the batching of model calls across its trees.
 	Search mcts.Config
 	Batch  mcts.BatchConfig
-	// Wave is how many problems are worked on at once (the seed: 12 trees in flight). New weights
+	// Wave is how many problems are worked on at once (the source: 12 trees in flight). New weights
 	// are swapped in between waves.
 	Wave int
 	// GroupSize (group) and BestOfN (best-of-n) are samples per problem, drawn at SampleTemperature
@@ -63,7 +64,7 @@ type Config struct {
 
 // DefaultConfig returns the source's settings.
 func DefaultConfig() Config {
-	return Config{Device: gotch.CPU, Style: policy.Full, Algo: AlgoMCTS, Search: mcts.DefaultConfig(),
+	return Config{Device: gotch.CPU, Style: countdown.Full, Algo: AlgoMCTS, Search: mcts.DefaultConfig(),
 		Batch: mcts.DefaultBatchConfig(), Wave: 12, GroupSize: 16, BestOfN: 64, SampleTemperature: 0.8,
 		MaxNewTokens: 512, LeaseTTL: 10 * time.Second, Queue: 64, Seed: 1, KeepVersions: 2}
 }
@@ -75,8 +76,6 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: actor id is required", ErrConfig)
 	case c.InitModel == "" || c.DataDir == "" || c.Problems == "":
 		return fmt.Errorf("%w: initial model, data dir and problems are required", ErrConfig)
-	case c.Algo != AlgoMCTS && c.Algo != AlgoGroup && c.Algo != AlgoBestOfN:
-		return fmt.Errorf("%w: algorithm %q: want %s, %s or %s", ErrConfig, c.Algo, AlgoMCTS, AlgoGroup, AlgoBestOfN)
 	case c.Wave < 1 || c.Queue < 1 || c.GroupSize < 2 || c.BestOfN < 1 || c.MaxNewTokens < 1:
 		return fmt.Errorf("%w: wave, queue, best-of-n and max new tokens must be ≥ 1, group size ≥ 2", ErrConfig)
 	case c.SampleTemperature <= 0:
@@ -88,7 +87,10 @@ func (c Config) Validate() error {
 	case c.MaxRollouts < 0:
 		return fmt.Errorf("%w: max rollouts %d < 0", ErrConfig, c.MaxRollouts)
 	}
-	if _, err := policy.ParsePromptStyle(string(c.Style)); err != nil {
+	if _, err := algo.ParseRollout(c.Algo); err != nil {
+		return fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	if _, err := countdown.ParsePromptStyle(string(c.Style)); err != nil {
 		return fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 	return c.Search.Validate()

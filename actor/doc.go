@@ -11,7 +11,7 @@
 //     point new actors at it; re-register if the lease lapsed.
 //  4. Watch for new versions; fetch each into the local store in the background; swap the newest
 //     in between waves, so every search runs on one version, which its rollout records.
-//  5. Work on problems in waves (the seed: 12 trees in flight), batching the model calls of all
+//  5. Work on problems in waves (the source: 12 trees in flight), batching the model calls of all
 //     trees through one mcts.Batcher, and hand each rollout to the Sender.
 //  6. The Sender streams rollouts under the learner's credits and keeps each until acked; after a
 //     reconnect the learner's Hello reply says what is durable and the rest is sent again.

@@ -3,11 +3,10 @@ package actor
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
-	"tsd/countdown"
+	"tsd/episode"
 	"tsd/mcts"
 	"tsd/model"
 	"tsd/policy"
@@ -17,9 +16,9 @@ import (
 
 // Task is one problem to produce a rollout for.
 type Task struct {
-	ID      string
-	Problem countdown.Problem
-	Prompt  []int32
+	ID     string
+	Task   episode.Task
+	Prompt []int32 // episode.Prompt of Task
 }
 
 // Producer turns tasks into rollouts with one algorithm: the tree search, G samples for the group
@@ -64,47 +63,40 @@ func (p *Producer) search(ctx context.Context, pol *policy.Policy, batcher mcts.
 }
 
 func (p *Producer) searchOne(ctx context.Context, pol *policy.Policy, batcher mcts.Stepper, t Task, salt uint64) (*tsdv1.Rollout, error) {
-	pol.Hold(t.Prompt)
-	defer pol.Release(t.Prompt)
 	cfg := p.cfg.Search
 	cfg.Seed = cfg.Seed*1_000_003 + hashString(t.ID) + salt
-	res, err := mcts.Search(ctx, cfg, t.Prompt, batcher, func(_ []int32, text string) float64 {
-		return countdown.DenseReward(t.Problem, text)
-	})
+	ep, err := episode.Search(ctx, pol, batcher, t.Task, t.Prompt, cfg)
 	if err != nil {
 		return nil, err
 	}
-	tr := res.Trajectory
+	tr := ep.Trajectory
 	ends := make([]int32, len(tr.StepEnds))
 	for i, e := range tr.StepEnds {
 		ends[i] = int32(e)
 	}
-	var generated int64
-	for _, n := range res.Tree.Export().Nodes {
-		generated += int64(n.Tokens)
-	}
-	st := res.Stats
+	st := ep.Stats
 	return &tsdv1.Rollout{
 		PolicyVersion: pol.Version(), PromptId: t.ID, PromptIds: t.Prompt, Algo: tsdv1.Algo_ALGO_MCTS,
 		Samples: []*tsdv1.Sample{{
 			CompletionIds: tr.Tokens, Logprobs: tr.LogProbs, Values: tr.Values, StepEnds: ends,
-			Reward: float32(tr.Reward), Correct: countdown.Correct(t.Problem, tr.Text), Finished: tr.Terminal,
+			Reward: float32(tr.Reward), Correct: ep.Correct, Finished: tr.Terminal,
 		}},
 		Search: &tsdv1.SearchStats{Simulations: int64(st.Simulations), MaxDepth: int32(st.MaxDepth),
 			TreeNodes: int64(st.Nodes), WallMs: st.Wall.Milliseconds(), ModelCalls: int64(st.Expansions)},
-		GeneratedTokens: generated, CreatedUnixMs: time.Now().UnixMilli(),
+		GeneratedTokens: ep.Generated, CreatedUnixMs: time.Now().UnixMilli(),
 	}, nil
 }
 
 // sample draws n completions per task; best keeps only the one with the highest dense reward.
 func (p *Producer) sample(ctx context.Context, pol *policy.Policy, tasks []Task, n int, temp float64, best bool) ([]*tsdv1.Rollout, error) {
 	prompts := make([][]int32, len(tasks))
+	ts := make([]episode.Task, len(tasks))
 	for i, t := range tasks {
-		prompts[i] = t.Prompt
+		prompts[i], ts[i] = t.Prompt, t.Task
 	}
 	opts := model.SampleOptions{Temperature: temp, TopP: 1, MaxNewTokens: p.cfg.MaxNewTokens, Values: true,
 		Seed: p.cfg.Seed*1_000_003 + int64(hashString(tasks[0].ID)>>1)}
-	comps, err := pol.Sample(ctx, prompts, n, opts)
+	eps, err := episode.Sample(ctx, pol, p.tok, ts, prompts, n, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -112,9 +104,9 @@ func (p *Producer) sample(ctx context.Context, pol *policy.Policy, tasks []Task,
 	for i, t := range tasks {
 		r := &tsdv1.Rollout{PolicyVersion: pol.Version(), PromptId: t.ID, PromptIds: t.Prompt,
 			Algo: tsdv1.Algo_ALGO_GROUP, CreatedUnixMs: time.Now().UnixMilli()}
-		for _, c := range comps[i] {
-			r.GeneratedTokens += int64(len(c.Tokens))
-			r.Samples = append(r.Samples, p.sampleOf(t.Problem, c))
+		for _, ep := range eps[i] {
+			r.GeneratedTokens += ep.Generated
+			r.Samples = append(r.Samples, p.sampleOf(t.Task, ep))
 		}
 		if best {
 			r.Algo = tsdv1.Algo_ALGO_BEST_OF_N
@@ -125,29 +117,11 @@ func (p *Producer) sample(ctx context.Context, pol *policy.Policy, tasks []Task,
 	return out, nil
 }
 
-// sampleOf grades a completion and marks its reasoning steps.
-func (p *Producer) sampleOf(prob countdown.Problem, c model.Completion) *tsdv1.Sample {
-	text := p.tok.Decode(c.Tokens)
-	g := countdown.Grade(prob, text)
-	return &tsdv1.Sample{CompletionIds: c.Tokens, Logprobs: c.LogProbs, Values: c.Values,
-		StepEnds: stepEnds(p.tok, c.Tokens), Reward: float32(g.Reward), Correct: g.Correct, Finished: c.Stop == model.StopEOS}
-}
-
-// stepEnds returns the token offset just past each completed "</step>" in toks. Tokens are decoded
-// one at a time: a character split across tokens decodes wrongly that way, but the marker is ASCII
-// and survives.
-func stepEnds(tok *tokenizer.BPE, toks []int32) []int32 {
-	var ends []int32
-	var text strings.Builder
-	seen := 0
-	for i := range toks {
-		text.WriteString(tok.Decode(toks[i : i+1 : i+1]))
-		if n := strings.Count(text.String(), tokenizer.StepClose); n > seen {
-			seen = n
-			ends = append(ends, int32(i+1))
-		}
-	}
-	return ends
+// sampleOf is a graded completion as the wire carries it, its reasoning steps marked.
+func (p *Producer) sampleOf(t episode.Task, ep episode.Sampled) *tsdv1.Sample {
+	return &tsdv1.Sample{CompletionIds: ep.Completion.Tokens, Logprobs: ep.LogProbs, Values: ep.Values,
+		StepEnds: episode.StepEnds(p.tok, ep.Completion.Tokens, t.StepStop()), Reward: float32(ep.Reward), Correct: ep.Correct,
+		Finished: ep.Stop == model.StopEOS}
 }
 
 // bestSample is the sample with the highest dense reward (the first among equals).

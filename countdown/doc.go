@@ -13,7 +13,7 @@
 // Only the last <answer>…</answer> is graded (the same pair a non-greedy regular expression
 // <answer>(.*?)</answer> finds last). The steps are free text for the model's own use.
 //
-// Rewards (design notes §1): DenseReward trains — no answer −1, an invalid answer (does not parse,
+// Rewards (the source's): DenseReward trains — no answer −1, an invalid answer (does not parse,
 // uses numbers outside the input multiset, divides by zero) −0.9, otherwise
 // 1 − 2·min(|target − value| / target, 1). SparseReward evaluates — 1 only for exactly the target.
 //

@@ -58,11 +58,11 @@ func (n *node) appendWrapped(b []byte, paren bool) []byte {
 func (n *node) worked() string {
 	var b []byte
 	if n.op == 0 {
-		b = append(b, "<step>"...)
+		b = append(b, StepOpen...)
 		b = appendValue(b, n.val, false)
 		b = append(b, '=')
 		b = appendValue(b, n.val, false)
-		b = append(b, "</step>"...)
+		b = append(b, StepClose...)
 	} else {
 		b = n.appendSteps(b)
 	}
@@ -77,13 +77,13 @@ func (n *node) appendSteps(b []byte) []byte {
 	}
 	b = n.left.appendSteps(b)
 	b = n.right.appendSteps(b)
-	b = append(b, "<step>"...)
+	b = append(b, StepOpen...)
 	b = appendValue(b, n.left.val, true)
 	b = append(b, n.op)
 	b = appendValue(b, n.right.val, true)
 	b = append(b, '=')
 	b = appendValue(b, n.val, false)
-	return append(b, "</step>"...)
+	return append(b, StepClose...)
 }
 
 // appendValue writes an intermediate value; as an operand a negative or fractional one is

@@ -27,8 +27,8 @@ type GenConfig struct {
 // maxDraws is how many number sets Generate tries per problem before giving up on the config.
 const maxDraws = 1000
 
-// DefaultGenConfig resembles the seed's sets: four numbers in 1..13 and targets that need one to
-// three operations (the seed's test set needs 0/1/2/3 operations in 2/13/26/59% of problems, has
+// DefaultGenConfig resembles the source's sets: four numbers in 1..13 and targets that need one to
+// three operations (the source's test set needs 0/1/2/3 operations in 2/13/26/59% of problems, has
 // median target 44 and 99th percentile 938).
 func DefaultGenConfig() GenConfig {
 	return GenConfig{Count: 1000, Numbers: 4, Min: 1, Max: 13, MinOps: 1, MaxOps: 3, MaxTarget: 1000}

@@ -10,7 +10,7 @@ import (
 )
 
 // Problem is one Countdown puzzle: reach Target from a sub-multiset of Input. Its JSON form is the
-// seed's, {"input":[5,13,5,9],"target":31}.
+// source's, {"input":[5,13,5,9],"target":31}.
 type Problem struct {
 	Input  []int `json:"input"`
 	Target int   `json:"target"`
@@ -64,7 +64,7 @@ func Read(r io.Reader) ([]Problem, error) {
 	return ps, err
 }
 
-// Write writes problems as JSONL in the seed's form.
+// Write writes problems as JSONL in the source's form.
 func Write(w io.Writer, ps []Problem) error {
 	bw := bufio.NewWriter(w)
 	enc := json.NewEncoder(bw)

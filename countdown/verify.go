@@ -9,10 +9,10 @@ import (
 )
 
 const (
-	openTag  = "<answer>"
-	closeTag = "</answer>"
+	openTag  = AnswerOpen
+	closeTag = AnswerClose
 
-	// Rewards fixed by the design notes for the two failure kinds.
+	// The source's rewards for the two failure kinds.
 	rewardNoAnswer = -1.0
 	rewardInvalid  = -0.9
 

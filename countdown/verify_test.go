@@ -108,7 +108,7 @@ func TestEvalDoesNotChangeInput(t *testing.T) {
 	}
 }
 
-// TestRewards covers every branch of the dense and sparse rewards (design notes §1).
+// TestRewards covers every branch of the dense and sparse rewards (the source's values).
 func TestRewards(t *testing.T) {
 	p := Problem{Input: []int{3, 3, 8, 8, 5}, Target: 24}
 	tests := []struct {

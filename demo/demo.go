@@ -21,6 +21,7 @@ import (
 
 	"github.com/sugarme/gotch"
 
+	"tsd/algo"
 	"tsd/countdown"
 	"tsd/eval"
 	"tsd/local"
@@ -56,7 +57,7 @@ func DefaultConfig() Config {
 	sc := sft.DefaultConfig()
 	sc.Steps = 300
 	ec := eval.DefaultConfig()
-	ec.MaxNewTokens, ec.Batch, ec.Style = 64, 50, policy.Compact
+	ec.MaxNewTokens, ec.Batch, ec.Style = 64, 50, countdown.Compact
 	return Config{Dir: "runs/demo", Seed: 1, Algos: []string{"mcts"}, TrainProblems: 5000, TestProblems: 200,
 		SFT: sc, RLBudget: 4 * time.Minute, Actors: 2, BasePort: 17000, Eval: ec, Threads: 1}
 }
@@ -110,8 +111,8 @@ func Run(ctx context.Context, cfg Config, w io.Writer, log *slog.Logger) (*Resul
 		return nil, err
 	}
 	res.Rows = append(res.Rows, Row{Name: "before RL (SFT warm start)", Summary: before})
-	for i, algo := range cfg.Algos {
-		row, err := rl(ctx, cfg, i, algo, warm, trainPath, test, w, log)
+	for i, name := range cfg.Algos {
+		row, err := rl(ctx, cfg, i, name, warm, trainPath, test, w, log)
 		if err != nil {
 			return nil, err
 		}
@@ -197,7 +198,7 @@ func warmStart(ctx context.Context, cfg Config, train []countdown.Problem, w io.
 		return "", err
 	}
 	defer m.Close()
-	examples, _, err := sft.Examples(tok, policy.Compact, train)
+	examples, _, err := sft.Examples(tok, countdown.Compact, train)
 	if err != nil {
 		return "", err
 	}
@@ -261,34 +262,44 @@ func evaluate(ctx context.Context, cfg Config, dir string, test []countdown.Prob
 	return s, nil
 }
 
-// rlArgs are the learner's and actors' settings for an algorithm at tiny scale (the source's
-// algorithms, a learning rate for a model of a million parameters, one thread per process).
-func rlArgs(algo string, seed uint64) (learnerArgs, actorArgs []string) {
-	learnerArgs = strings.Fields("--threads 1 --global-batch 32 --micro-batch 32 --publish-every 2 --lr 1e-4 --kl-coef 0.05 --max-lag 4 --max-buffer 64")
-	learnerArgs = append(learnerArgs, "--train-seed", fmt.Sprint(seed))
-	actorArgs = strings.Fields("--threads 1 --prompt-style compact --max-new-tokens 64")
-	switch algo {
-	case "mcts":
-		actorArgs = append(actorArgs, strings.Fields("--wave 8 --workers 4 --iterations 4 --step-max-tokens 16 --search-max-new-tokens 64")...)
-	case "cispo", "grpo":
-		actorArgs = append(actorArgs, strings.Fields("--wave 4 --group-size 16 --sample-temperature 1.0")...)
-		learnerArgs = append(learnerArgs, "--group-size", "16")
-	case "best-of-n":
-		actorArgs = append(actorArgs, strings.Fields("--wave 4 --best-of 64 --sample-temperature 0.8")...)
+// Tiny-scale settings of the RL runs (the source's algorithms, a learning rate for a model of a
+// million parameters, one thread per process).
+const (
+	groupSize = 16 // samples per prompt of the group algorithms
+	bestOfN   = 64 // samples per prompt of best-of-N
+)
+
+// rlArgs are the learner's and actors' settings for an algorithm at tiny scale.
+func rlArgs(a algo.Algo, seed uint64) (learnerArgs, actorArgs []string) {
+	learnerArgs = []string{"--threads", "1", "--global-batch", "32", "--micro-batch", "32", "--publish-every", "2",
+		"--lr", "1e-4", "--kl-coef", "0.05", "--max-lag", "4", "--max-buffer", "64", "--train-seed", fmt.Sprint(seed)}
+	actorArgs = []string{"--threads", "1", "--prompt-style", "compact", "--max-new-tokens", "64"}
+	switch a.Rollout {
+	case algo.RolloutSearch:
+		actorArgs = append(actorArgs, "--wave", "8", "--workers", "4", "--iterations", "4", "--step-max-tokens", "16", "--search-max-new-tokens", "64")
+	case algo.RolloutGroup:
+		actorArgs = append(actorArgs, "--wave", "4", "--group-size", fmt.Sprint(groupSize), "--sample-temperature", "1.0")
+		learnerArgs = append(learnerArgs, "--group-size", fmt.Sprint(groupSize))
+	case algo.RolloutBestOfN:
+		actorArgs = append(actorArgs, "--wave", "4", "--best-of", fmt.Sprint(bestOfN), "--sample-temperature", "0.8")
 	}
 	return learnerArgs, actorArgs
 }
 
 // rl runs one algorithm on the distributed system for the budget, then evaluates the last version.
-func rl(ctx context.Context, cfg Config, i int, algo, warm, trainPath string, test []countdown.Problem, w io.Writer, log *slog.Logger) (Row, error) {
-	dir := filepath.Join(cfg.Dir, "rl-"+algo)
+func rl(ctx context.Context, cfg Config, i int, name, warm, trainPath string, test []countdown.Problem, w io.Writer, log *slog.Logger) (Row, error) {
+	dir := filepath.Join(cfg.Dir, "rl-"+name)
 	if err := os.RemoveAll(dir); err != nil {
 		return Row{}, err
 	}
-	la, aa := rlArgs(algo, cfg.Seed)
-	lc := local.Config{DataDir: dir, Model: warm, Problems: trainPath, Actors: cfg.Actors, Algo: algo,
+	a, err := algo.Lookup(name)
+	if err != nil {
+		return Row{}, fmt.Errorf("demo: %w", err)
+	}
+	la, aa := rlArgs(a, cfg.Seed)
+	lc := local.Config{DataDir: dir, Model: warm, Problems: trainPath, Actors: cfg.Actors, Algo: name,
 		BasePort: cfg.BasePort + 1000*i, Duration: cfg.RLBudget, Progress: 15 * time.Second, LearnerArgs: la, ActorArgs: aa}
-	fmt.Fprintf(w, "RL %s: coordinator + learner + %d actors on loopback for %s\n", algo, cfg.Actors, cfg.RLBudget)
+	fmt.Fprintf(w, "RL %s: coordinator + learner + %d actors on loopback for %s\n", name, cfg.Actors, cfg.RLBudget)
 	sys, err := local.Start(ctx, lc, log)
 	if err != nil {
 		return Row{}, err
@@ -304,26 +315,23 @@ func rl(ctx context.Context, cfg Config, i int, algo, warm, trainPath string, te
 	if err != nil {
 		return Row{}, err
 	}
-	s, err := evaluate(ctx, cfg, final, test, w, "after "+algo)
+	s, err := evaluate(ctx, cfg, final, test, w, "after "+name)
 	if err != nil {
 		return Row{}, err
 	}
-	return Row{Name: rowName(algo), Summary: s, Steps: last.Step, Versions: last.Version, Rollouts: last.Rollouts,
+	return Row{Name: rowName(a), Summary: s, Steps: last.Step, Versions: last.Version, Rollouts: last.Rollouts,
 		Progress: filepath.Join(dir, "progress.jsonl")}, nil
 }
 
-func rowName(algo string) string {
-	switch algo {
-	case "mcts":
-		return "MCTS distillation"
-	case "best-of-n":
-		return "best-of-N distilled (N=64)"
-	case "cispo":
-		return "CISPO (16 samples/prompt)"
-	case "grpo":
-		return "GRPO (16 samples/prompt)"
+// rowName is the algorithm's title with the tiny-scale settings that matter for comparing it.
+func rowName(a algo.Algo) string {
+	switch a.Rollout {
+	case algo.RolloutBestOfN:
+		return fmt.Sprintf("%s (N=%d)", a.Title, bestOfN)
+	case algo.RolloutGroup:
+		return fmt.Sprintf("%s (%d samples/prompt)", a.Title, groupSize)
 	}
-	return algo
+	return a.Title
 }
 
 // latestVersion is the directory of the highest version in a learner's store.

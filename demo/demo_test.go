@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"tsd/algo"
 	"tsd/eval"
 	"tsd/local"
 )
@@ -39,10 +40,22 @@ func TestProblemsDisjoint(t *testing.T) {
 }
 
 func TestRLArgsPerAlgo(t *testing.T) {
-	for algo, want := range map[string]string{"mcts": "--iterations", "cispo": "--group-size", "best-of-n": "--best-of"} {
-		_, a := rlArgs(algo, 1)
-		if !strings.Contains(strings.Join(a, " "), want) {
-			t.Errorf("%s actor args %v lack %s", algo, a, want)
+	want := map[string]struct{ flag, row string }{
+		"mcts":      {"--iterations", "MCTS distillation"},
+		"cispo":     {"--group-size", "CISPO (16 samples/prompt)"},
+		"grpo":      {"--group-size", "GRPO (16 samples/prompt)"},
+		"best-of-n": {"--best-of", "best-of-N distilled (N=64)"},
+	}
+	for _, a := range algo.All {
+		w, ok := want[a.Name]
+		if !ok {
+			t.Fatalf("no expectation for algorithm %s", a.Name)
+		}
+		if _, args := rlArgs(a, 1); !strings.Contains(strings.Join(args, " "), w.flag) {
+			t.Errorf("%s actor args %v lack %s", a.Name, args, w.flag)
+		}
+		if got := rowName(a); got != w.row {
+			t.Errorf("%s row %q, want %q", a.Name, got, w.row)
 		}
 	}
 }

@@ -10,25 +10,25 @@ import (
 	"time"
 
 	"tsd/countdown"
+	"tsd/episode"
 	"tsd/model"
-	"tsd/policy"
 	"tsd/tokenizer"
 )
 
 // Config says how to sample.
 type Config struct {
-	K            int     // samples per problem (seed: 16)
-	Temperature  float64 // seed: 0.2
-	TopP         float64 // seed: 1
-	MaxNewTokens int     // seed: 512
+	K            int     // samples per problem (the source: 16)
+	Temperature  float64 // the source: 0.2
+	TopP         float64 // the source: 1
+	MaxNewTokens int     // the source: 512
 	Batch        int     // problems per model call
 	Seed         int64
-	Style        policy.PromptStyle
+	Style        countdown.PromptStyle
 }
 
 // DefaultConfig is the source's evaluation: 16 samples at temperature 0.2, top-p 1, 512 tokens.
 func DefaultConfig() Config {
-	return Config{K: 16, Temperature: 0.2, TopP: 1, MaxNewTokens: 512, Batch: 8, Seed: 1, Style: policy.Full}
+	return Config{K: 16, Temperature: 0.2, TopP: 1, MaxNewTokens: 512, Batch: 8, Seed: 1, Style: countdown.Full}
 }
 
 // ErrConfig is a configuration Run cannot use.
@@ -48,7 +48,7 @@ func (c Config) Validate() error {
 	case c.Batch < 1:
 		return fmt.Errorf("%w: batch %d < 1", ErrConfig, c.Batch)
 	}
-	_, err := policy.ParsePromptStyle(string(c.Style))
+	_, err := countdown.ParsePromptStyle(string(c.Style))
 	return err
 }
 
@@ -78,9 +78,7 @@ type Summary struct {
 }
 
 // Sampler draws n completions of each prompt; policy.Policy implements it.
-type Sampler interface {
-	Sample(ctx context.Context, prompts [][]int32, n int, opts model.SampleOptions) ([][]model.Completion, error)
-}
+type Sampler = episode.Sampler
 
 // Progress is told how many problems are done, and the running summary.
 type Progress func(done int, s Summary)
@@ -96,17 +94,23 @@ func Run(ctx context.Context, s Sampler, tok *tokenizer.BPE, problems []countdow
 	var acc accumulator
 	for lo := 0; lo < len(problems); lo += cfg.Batch {
 		hi := min(lo+cfg.Batch, len(problems))
+		tasks := make([]episode.Task, hi-lo)
 		prompts := make([][]int32, hi-lo)
 		for i := range prompts {
-			prompts[i] = cfg.Style.Tokens(tok, problems[lo+i])
+			tasks[i] = cfg.Style.Task(problems[lo+i])
+			prompts[i] = episode.Prompt(tok, tasks[i])
 		}
 		opts := model.SampleOptions{Temperature: cfg.Temperature, TopP: cfg.TopP, MaxNewTokens: cfg.MaxNewTokens, Seed: cfg.Seed + int64(lo)}
-		comps, err := s.Sample(ctx, prompts, cfg.K, opts)
+		eps, err := episode.Sample(ctx, s, tok, tasks, prompts, cfg.K, opts)
 		if err != nil {
 			return Summary{}, nil, err
 		}
-		for i, cs := range comps {
-			r := grade(lo+i, problems[lo+i], cs, tok, keep)
+		for i, ss := range eps {
+			r := Problem{Index: lo + i, Problem: problems[lo+i]}
+			for _, e := range ss {
+				r.add(e.Graded, keep)
+			}
+			r.finish()
 			acc.add(r)
 			results = append(results, r)
 		}
@@ -117,24 +121,24 @@ func Run(ctx context.Context, s Sampler, tok *tokenizer.BPE, problems []countdow
 	return acc.summary(cfg, time.Since(start), false), results, nil
 }
 
-func grade(index int, p countdown.Problem, comps []model.Completion, tok *tokenizer.BPE, keep bool) Problem {
-	r := Problem{Index: index, Problem: p, Samples: len(comps)}
-	for _, c := range comps {
-		text := tok.Decode(c.Tokens)
-		g := countdown.Grade(p, text)
-		if g.Correct {
-			r.Correct++
-		}
-		r.MeanDense += g.Reward
-		r.Tokens += int64(len(c.Tokens))
-		if keep {
-			r.Completions = append(r.Completions, text)
-		}
+// add counts one graded sample.
+func (r *Problem) add(g episode.Graded, keep bool) {
+	r.Samples++
+	if g.Correct {
+		r.Correct++
 	}
-	if len(comps) > 0 {
-		r.MeanDense /= float64(len(comps))
+	r.MeanDense += g.Reward
+	r.Tokens += g.Generated
+	if keep {
+		r.Completions = append(r.Completions, g.Text)
 	}
-	return r
+}
+
+// finish turns the summed dense reward into the mean.
+func (r *Problem) finish() {
+	if r.Samples > 0 {
+		r.MeanDense /= float64(r.Samples)
+	}
 }
 
 // accumulator keeps the running totals behind a Summary.

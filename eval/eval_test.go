@@ -7,7 +7,6 @@ import (
 
 	"tsd/countdown"
 	"tsd/model"
-	"tsd/policy"
 	"tsd/tokenizer"
 )
 
@@ -46,7 +45,7 @@ func TestRunScores(t *testing.T) {
 	tok := tinyTok(t)
 	problems := []countdown.Problem{{Input: []int{2, 3}, Target: 6}, {Input: []int{4, 5}, Target: 20}, {Input: []int{1, 9}, Target: 90}}
 	s := &scripted{tok: tok, texts: []string{"<answer>2*3</answer>", "<answer>4*5</answer>", "no answer", "<answer>7</answer>"}}
-	cfg := Config{K: 4, Temperature: 0.2, TopP: 1, MaxNewTokens: 8, Batch: 2, Style: policy.Compact}
+	cfg := Config{K: 4, Temperature: 0.2, TopP: 1, MaxNewTokens: 8, Batch: 2, Style: countdown.Compact}
 	var seen []int
 	sum, per, err := Run(context.Background(), s, tok, problems, cfg, true, func(done int, _ Summary) { seen = append(seen, done) })
 	if err != nil {

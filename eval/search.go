@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"tsd/countdown"
+	"tsd/episode"
 	"tsd/mcts"
 	"tsd/tokenizer"
 )
@@ -14,8 +15,7 @@ import (
 // reused (policy.Policy implements it).
 type Searcher interface {
 	mcts.Stepper
-	Hold(prompt []int32)
-	Release(prompt []int32)
+	episode.Holder
 }
 
 // RunSearch is Run with MCTS at test time: each of the K samples of a problem is the chosen
@@ -67,32 +67,20 @@ func RunSearch(ctx context.Context, s Searcher, tok *tokenizer.BPE, problems []c
 }
 
 func searchProblem(ctx context.Context, s Searcher, batcher *mcts.Batcher, tok *tokenizer.BPE, index int, p countdown.Problem, cfg Config, search mcts.Config, keep bool) (Problem, error) {
-	prompt := cfg.Style.Tokens(tok, p)
-	s.Hold(prompt)
+	t := cfg.Style.Task(p)
+	prompt := episode.Prompt(tok, t)
+	s.Hold(prompt) // one prompt cache for all K searches
 	defer s.Release(prompt)
 	r := Problem{Index: index, Problem: p}
 	for k := range cfg.K {
 		sc := search
 		sc.Seed = uint64(cfg.Seed)*7919 + uint64(index)*104729 + uint64(k)
-		res, err := mcts.Search(ctx, sc, prompt, batcher, func(_ []int32, text string) float64 {
-			return countdown.DenseReward(p, text)
-		})
+		ep, err := episode.Search(ctx, s, batcher, t, prompt, sc)
 		if err != nil {
 			return Problem{}, err
 		}
-		g := countdown.Grade(p, res.Trajectory.Text)
-		r.Samples++
-		if g.Correct {
-			r.Correct++
-		}
-		r.MeanDense += g.Reward
-		for _, n := range res.Tree.Export().Nodes {
-			r.Tokens += int64(n.Tokens)
-		}
-		if keep {
-			r.Completions = append(r.Completions, res.Trajectory.Text)
-		}
+		r.add(ep.Graded, keep)
 	}
-	r.MeanDense /= float64(max(r.Samples, 1))
+	r.finish()
 	return r, nil
 }

@@ -15,7 +15,7 @@ import "math"
 //	A_t = δ_t + γλ·A_{t+1},   A_L = 0
 //	G_t = A_t + V(s_t)                                (the λ-return: the value head's target)
 //
-// With γ = λ = 1 (the seed) the sum telescopes to A_t = R − V(s_t) and G_t = R.
+// With γ = λ = 1 (the source) the sum telescopes to A_t = R − V(s_t) and G_t = R.
 func gae(values []float64, reward, gamma, lambda float64) (adv, ret []float64) {
 	L := len(values)
 	adv, ret = make([]float64, L), make([]float64, L)

@@ -16,7 +16,7 @@ func TestGAE(t *testing.T) {
 		gamma, lambda float64
 		adv, ret      []float64
 	}{
-		// γ = λ = 1: A_t = R − V(s_t), G_t = R (the seed's choice).
+		// γ = λ = 1: A_t = R − V(s_t), G_t = R (the source's choice).
 		{"seed", []float64{0.5, -0.25, 0.1}, 1, 1, 1, []float64{0.5, 1.25, 0.9}, []float64{1, 1, 1}},
 		// λ = 0: one-step TD errors. δ_0 = γV1 − V0 = 0.9·0.5 − 0.2 = 0.25; δ_1 = R − V1 = −1.5.
 		{"td(0)", []float64{0.2, 0.5}, -1, 0.9, 0, []float64{0.25, -1.5}, []float64{0.45, -1}},
@@ -36,9 +36,9 @@ func TestGAE(t *testing.T) {
 	}
 }
 
-// TestGAESeedIsRewardMinusValue: with γ = λ = 1 every token's advantage is R − V(s_t), for any
+// TestGAESourceIsRewardMinusValue: with γ = λ = 1 every token's advantage is R − V(s_t), for any
 // length and values (the recursion telescopes).
-func TestGAESeedIsRewardMinusValue(t *testing.T) {
+func TestGAESourceIsRewardMinusValue(t *testing.T) {
 	rng := rand.New(rand.NewPCG(4, 5))
 	for trial := 0; trial < 200; trial++ {
 		vals := make([]float64, 1+rng.IntN(300))

@@ -5,6 +5,7 @@ import (
 	"math"
 	"sort"
 
+	"tsd/algo"
 	tsdv1 "tsd/proto/tsd/v1"
 )
 
@@ -26,15 +27,7 @@ type limits struct {
 }
 
 // wantAlgo is the rollout algorithm each learner algorithm trains on.
-func (c Config) wantAlgo() tsdv1.Algo {
-	switch c.Algo {
-	case AlgoMCTS:
-		return tsdv1.Algo_ALGO_MCTS
-	case AlgoBestOfN:
-		return tsdv1.Algo_ALGO_BEST_OF_N
-	}
-	return tsdv1.Algo_ALGO_GROUP
-}
+func (c Config) wantAlgo() tsdv1.Algo { return algo.Wire(c.Algo) }
 
 // checkRollout reports the first thing in r this learner cannot train on.
 func (c Config) checkRollout(r *tsdv1.Rollout, lim limits) error {

@@ -16,7 +16,7 @@ import (
 // so ∇L_t = −clip(r_t)·A_t·∇log π_θ. Unlike PPO-clip no token ever loses its gradient: clipping
 // bounds the importance weight instead of dropping the token, which keeps the rare, high-ratio
 // tokens (often the "reflection" forks of a reasoning trace) in the update. The published form has
-// no lower clip by default; the issue's [0, 1 + ε_high] lower bound of 0 is a no-op for r_t ≥ 0.
+// no lower clip by default; clipping to [0, 1 + ε_high] adds a lower bound of 0, a no-op for r_t ≥ 0.
 //
 // All inputs are (B, T); logp carries the gradient. It returns the loss (B, T) and, as 0/1, whether
 // each token's weight was clipped (r_t > 1 + ε_high).

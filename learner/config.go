@@ -4,30 +4,32 @@ import (
 	"fmt"
 	"math"
 
+	"tsd/algo"
 	"tsd/optim"
 )
 
 // Algorithms: how the actors produced the rollouts, which decides how they are trained.
+// The table in package algo says what each one trains on and how.
 const (
 	// AlgoMCTS trains on the trajectory the tree search chose (one sample per rollout) with a value
 	// loss and A_t = R − V(s_t).
-	AlgoMCTS = "mcts"
+	AlgoMCTS = algo.MCTS
 	// AlgoBestOfN trains on the best of N samples by dense reward exactly like an MCTS trajectory.
-	AlgoBestOfN = "best-of-n"
+	AlgoBestOfN = algo.BestOfN
 	// AlgoCISPO trains groups of samples per prompt with group-normalised advantages, the CISPO
 	// loss and no value head.
-	AlgoCISPO = "cispo"
+	AlgoCISPO = algo.CISPO
 	// AlgoGRPO trains groups like AlgoCISPO with the PPO-clip loss (GRPO).
-	AlgoGRPO = "grpo"
+	AlgoGRPO = algo.GRPO
 )
 
 // Policy losses for single-trajectory algorithms (AlgoMCTS, AlgoBestOfN).
 const (
-	LossCISPO = "cispo"
-	LossPPO   = "ppo"
+	LossCISPO = algo.LossCISPO
+	LossPPO   = algo.LossPPO
 )
 
-// Config holds the learner's hyperparameters. DefaultConfig gives the seed's values.
+// Config holds the learner's hyperparameters. DefaultConfig gives the source's values.
 type Config struct {
 	// Algo is one of AlgoMCTS, AlgoBestOfN, AlgoCISPO, AlgoGRPO; rollouts must match it.
 	Algo string `json:"algo"`
@@ -46,13 +48,13 @@ type Config struct {
 	// EntropyCoef weighs an entropy bonus (subtracted from the loss); 0 skips computing entropy.
 	EntropyCoef float64 `json:"entropy_coef"`
 	// Gamma and Lambda are GAE's discount and trace decay for single-trajectory algorithms;
-	// γ = λ = 1 gives the seed's A_t = R − V(s_t).
+	// γ = λ = 1 gives the source's A_t = R − V(s_t).
 	Gamma  float64 `json:"gamma"`
 	Lambda float64 `json:"lambda"`
-	// GroupSize is the number of samples a group rollout must carry (the seed: 16); 0 accepts any
+	// GroupSize is the number of samples a group rollout must carry (the source: 16); 0 accepts any
 	// group of at least two.
 	GroupSize int `json:"group_size"`
-	// GlobalBatch is the most samples one optimizer step trains on (the seed: 32).
+	// GlobalBatch is the most samples one optimizer step trains on (the source: 32).
 	GlobalBatch int `json:"global_batch"`
 	// MicroBatch is how many samples go through one forward/backward pass; gradients of the
 	// micro-batches accumulate into one update. It trades memory for speed only.
@@ -63,7 +65,7 @@ type Config struct {
 	Optim optim.Config `json:"optim"`
 }
 
-// DefaultConfig returns the seed's settings: MCTS distillation with the CISPO loss (ε_high 5.0),
+// DefaultConfig returns the source's settings: MCTS distillation with the CISPO loss (ε_high 5.0),
 // PPO ε 0.2 when chosen, value coefficient 1.0, k3 KL coefficient 0.05, no entropy bonus,
 // γ = λ = 1, groups of 16, global batch 32 in micro-batches of 8, and optim.DefaultConfig.
 func DefaultConfig() Config {
@@ -116,31 +118,32 @@ func (c Config) Validate() error {
 }
 
 func (c Config) validateAlgo() error {
-	switch c.Algo {
-	case AlgoCISPO, AlgoGRPO:
-		return nil
-	case AlgoMCTS, AlgoBestOfN:
-		if c.PolicyLoss != LossCISPO && c.PolicyLoss != LossPPO {
-			return fmt.Errorf("%w: policy loss %q (%s or %s)", ErrConfig, c.PolicyLoss, LossCISPO, LossPPO)
-		}
-		return nil
+	a, err := algo.Lookup(c.Algo)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrConfig, err)
 	}
-	return fmt.Errorf("%w: algorithm %q (%s, %s, %s or %s)", ErrConfig, c.Algo, AlgoMCTS, AlgoBestOfN, AlgoCISPO, AlgoGRPO)
+	if a.Loss == "" && c.PolicyLoss != LossCISPO && c.PolicyLoss != LossPPO {
+		return fmt.Errorf("%w: policy loss %q (%s or %s)", ErrConfig, c.PolicyLoss, LossCISPO, LossPPO)
+	}
+	return nil
+}
+
+// algo is the table's row for c.Algo (the zero Algo for an unknown name, which Validate refuses).
+func (c Config) algo() algo.Algo {
+	a, _ := algo.Lookup(c.Algo)
+	return a
 }
 
 // group reports whether the algorithm trains groups with normalised advantages and no value head.
-func (c Config) group() bool { return c.Algo == AlgoCISPO || c.Algo == AlgoGRPO }
+func (c Config) group() bool { return c.algo().Group }
 
 // loss is the policy loss in effect: a group algorithm's own, else PolicyLoss.
 func (c Config) loss() string {
-	switch c.Algo {
-	case AlgoCISPO:
-		return LossCISPO
-	case AlgoGRPO:
-		return LossPPO
+	if l := c.algo().Loss; l != "" {
+		return l
 	}
 	return c.PolicyLoss
 }
 
 // trainsValue reports whether the value head is trained (a value loss with a non-zero weight).
-func (c Config) trainsValue() bool { return !c.group() && c.ValueCoef > 0 }
+func (c Config) trainsValue() bool { return c.algo().Value && c.ValueCoef > 0 }

@@ -43,7 +43,7 @@ func refModel(t testing.TB, seed int64) *model.Qwen2 {
 	return m
 }
 
-// testConfig is the seed's config for algo with a learning rate a tiny model notices in 50 steps.
+// testConfig is the source's config for algo with a learning rate a tiny model notices in 50 steps.
 func testConfig(algo, loss string) Config {
 	c := DefaultConfig()
 	c.Algo, c.PolicyLoss = algo, loss

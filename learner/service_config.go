@@ -24,7 +24,7 @@ type ServiceConfig struct {
 	Device    gotch.Device
 	// MaxLag is the most versions a rollout may be behind the current one and still be admitted.
 	MaxLag uint64
-	// PublishEvery is the number of optimizer steps between published versions (the seed: 8).
+	// PublishEvery is the number of optimizer steps between published versions (the source: 8).
 	PublishEvery int
 	// KeepVersions is how many published versions the learner keeps serving.
 	KeepVersions int
@@ -45,7 +45,7 @@ type ServiceConfig struct {
 	SyncLog bool
 }
 
-// DefaultServiceConfig returns the defaults: publish every 8 steps (the seed), max lag 4.
+// DefaultServiceConfig returns the defaults: publish every 8 steps (the source), max lag 4.
 func DefaultServiceConfig() ServiceConfig {
 	return ServiceConfig{Device: gotch.CPU, MaxLag: 4, PublishEvery: 8, KeepVersions: 3, PublishDType: gotch.Float,
 		Credits: 32, MaxBuffer: 128, MaxCompletionTokens: 2048, LeaseTTL: 10 * time.Second, SyncLog: true}

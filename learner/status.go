@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"tsd/algo"
 	tsdv1 "tsd/proto/tsd/v1"
 )
 
@@ -43,22 +44,9 @@ type stepMark struct {
 }
 
 func newStatusBoard(cfg ServiceConfig, train Config) *statusBoard {
-	return &statusBoard{start: time.Now(), runID: cfg.RunID, id: cfg.ID, algo: wireAlgo(train.Algo),
+	return &statusBoard{start: time.Now(), runID: cfg.RunID, id: cfg.ID, algo: algo.Wire(train.Algo),
 		losses: map[string]float64{}, reward: newRing(statusWindow), length: newRing(statusWindow),
 		correct: newRing(statusWindow), actors: map[string]*tsdv1.ActorStatus{}, streams: map[string]int{}}
-}
-
-// wireAlgo maps a config algorithm to the API's enum.
-func wireAlgo(a string) tsdv1.Algo {
-	switch a {
-	case AlgoMCTS:
-		return tsdv1.Algo_ALGO_MCTS
-	case AlgoBestOfN:
-		return tsdv1.Algo_ALGO_BEST_OF_N
-	case AlgoCISPO, AlgoGRPO:
-		return tsdv1.Algo_ALGO_GROUP
-	}
-	return tsdv1.Algo_ALGO_UNSPECIFIED
 }
 
 func (b *statusBoard) setVersion(v uint64, step int64, epoch uint64) {

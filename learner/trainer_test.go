@@ -253,7 +253,7 @@ func stale(rollouts []*tsdv1.Rollout, seed uint64) {
 	}
 }
 
-// definition computes a step's stats from the equations, one sequence at a time.
+// definition computes a step's stats from the losses' defining equations, one sequence at a time.
 func definition(t *testing.T, cfg Config, policy, ref *model.Qwen2, rollouts []*tsdv1.Rollout) StepStats {
 	var st StepStats
 	n := 0

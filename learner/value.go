@@ -10,7 +10,7 @@ import (
 //
 //	L_t = (V_θ(s_t) − G_t)²
 //
-// G_t is the λ-return from gae, which with γ = λ = 1 (the seed) is the trajectory's reward R: the
+// G_t is the λ-return from gae, which with γ = λ = 1 (the source) is the trajectory's reward R: the
 // head learns to predict, at each reasoning state, the reward the search's trajectory finally got,
 // which is what MCTS uses as its leaf value. values and returns are (B, T); values carries the
 // gradient.

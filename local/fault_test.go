@@ -17,7 +17,7 @@ import (
 	"tsd/rpc"
 )
 
-// TestActorKillExactlyOnce is issue 8's first acceptance test: an actor is killed with SIGKILL
+// TestActorKillExactlyOnce: an actor is killed with SIGKILL
 // while it streams, and restarted with the same id; every rollout the learner acked is trained
 // exactly once and none is lost.
 func TestActorKillExactlyOnce(t *testing.T) {
@@ -61,7 +61,7 @@ func TestActorKillExactlyOnce(t *testing.T) {
 	}
 }
 
-// TestLearnerKillResume is issue 8's second acceptance test: the learner is killed with SIGKILL
+// TestLearnerKillResume: the learner is killed with SIGKILL
 // mid-run and restarted on its data dir. It resumes from its checkpoint and write-ahead log, the
 // coordinator's versions continue 1, 2, 3, … with no gap and no second digest for a version, the
 // actors reconnect by themselves, and every acked rollout is trained exactly once.

@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"tsd/algo"
 	"tsd/proto/tsd/v1"
 )
 
@@ -99,17 +100,6 @@ func (c Config) raftAddr(i int) string  { return "127.0.0.1:" + strconv.Itoa(c.B
 func (c Config) LearnerAddr() string    { return "127.0.0.1:" + strconv.Itoa(c.BasePort+200) }
 func (c Config) actorAddr(i int) string { return "127.0.0.1:" + strconv.Itoa(c.BasePort+300+i) }
 
-// actorAlgo is the actor algorithm that feeds a learner algorithm.
-func actorAlgo(learnerAlgo string) (string, error) {
-	switch learnerAlgo {
-	case "mcts", "best-of-n":
-		return learnerAlgo, nil
-	case "cispo", "grpo":
-		return "group", nil
-	}
-	return "", fmt.Errorf("local: algorithm %q: want mcts, cispo, grpo or best-of-n", learnerAlgo)
-}
-
 // Start launches the coordinator, the learner and the actors, each once the one before is up.
 func Start(ctx context.Context, cfg Config, log *slog.Logger) (*System, error) {
 	if cfg.Binary == "" {
@@ -119,9 +109,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*System, error) {
 		}
 		cfg.Binary = exe
 	}
-	aalgo, err := actorAlgo(cfg.Algo)
+	a, err := algo.Lookup(cfg.Algo)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("local: %w", err)
 	}
 	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "logs"), 0o755); err != nil {
 		return nil, err
@@ -142,7 +132,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*System, error) {
 		return nil, fmt.Errorf("learner: %w", err)
 	}
 	for i := range cfg.Actors {
-		if _, err := s.StartActor(i, aalgo); err != nil {
+		if _, err := s.StartActor(i, string(a.Rollout)); err != nil {
 			s.Stop()
 			return nil, err
 		}

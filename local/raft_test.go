@@ -15,7 +15,7 @@ import (
 	"tsd/rpc"
 )
 
-// TestCoordinatorLeaderKill is issue 8's third acceptance test with the real roles: three raft
+// TestCoordinatorLeaderKill, with the real roles: three raft
 // coordinators, a learner and an actor. The raft leader is killed with SIGKILL; a new leader
 // takes over and the learner keeps publishing through it. A second learner for the run is refused
 // while the lease lives, and a learner that takes the lease over (the same id started elsewhere)

@@ -19,7 +19,7 @@ type BatchConfig struct {
 	MaxWait time.Duration
 }
 
-// DefaultBatchConfig batches up to 192 requests, the seed's 12 trees × 16 workers, so one
+// DefaultBatchConfig batches up to 192 requests, the source's 12 trees × 16 workers, so one
 // round of every tree fits one model call; 2ms is long against the microseconds between
 // trees' rounds and short against a model step.
 func DefaultBatchConfig() BatchConfig {

@@ -68,7 +68,7 @@ func benchPrompt() []int32 {
 	return p
 }
 
-// A whole search at the seed's settings (1,600 simulations, 16 workers, K=4) against a model
+// A whole search at the source's settings (1,600 simulations, 16 workers, K=4) against a model
 // that costs nothing: selection, expansion (priors, merging, prefixes), backup, trajectory.
 func BenchmarkSearch(b *testing.B) {
 	cfg := mcts.DefaultConfig()
@@ -121,7 +121,7 @@ func BenchmarkSelectBackup(b *testing.B) {
 	reportSims(b, n, cpu0)
 }
 
-// Twelve searches at once (the seed's trees in flight) over one Batcher and a model that costs
+// Twelve searches at once (the source's trees in flight) over one Batcher and a model that costs
 // nothing: the overhead of batching across trees. MaxWait is 0 so no time goes to waiting.
 func BenchmarkSearchesShareBatcher(b *testing.B) {
 	const trees = 12

@@ -9,7 +9,7 @@ import (
 type FirstPlay int
 
 const (
-	// FirstPlayConstant scores every unvisited child with Config.UnvisitedQ (the seed: 0).
+	// FirstPlayConstant scores every unvisited child with Config.UnvisitedQ (the source: 0).
 	FirstPlayConstant FirstPlay = iota
 	// FirstPlayValue scores an unvisited child with its own value estimate, which is already known
 	// because the expansion that created it returned the value head at its last token (or, for a
@@ -27,8 +27,8 @@ func (f FirstPlay) String() string {
 	return fmt.Sprintf("FirstPlay(%d)", int(f))
 }
 
-// Config holds every setting of one search. DefaultConfig gives the seed's values (see
-// shared/DESIGN.md §1); the zero Config is not valid.
+// Config holds every setting of one search. DefaultConfig gives the source's values; the zero
+// Config is not valid.
 type Config struct {
 	// Samples is K, how many continuations one expansion samples. Duplicates (same text, same EOS)
 	// merge, so a node has at most K children.
@@ -43,7 +43,8 @@ type Config struct {
 	StepMaxTokens int
 
 	// StopText ends a reasoning step; the sampler includes it in the step. Empty means steps end
-	// only at EOS or StepMaxTokens.
+	// only at EOS or StepMaxTokens. The search knows no task: DefaultConfig leaves it empty and
+	// episode.Search fills in the task's.
 	StopText string
 
 	// MaxNewTokens is the budget of generated tokens from the root to any node. A node whose
@@ -53,7 +54,7 @@ type Config struct {
 	// CPUCT weighs exploration in pUCT: Q(s,a) + CPUCT·P(s,a)·sqrt(N(s))/(1+N(s,a)).
 	CPUCT float64
 
-	// FirstPlay and UnvisitedQ set the Q of an unvisited child (seed: constant 0).
+	// FirstPlay and UnvisitedQ set the Q of an unvisited child (the source: constant 0).
 	FirstPlay  FirstPlay
 	UnvisitedQ float64
 
@@ -61,15 +62,15 @@ type Config struct {
 	// the Stepper together. Virtual loss keeps them apart.
 	Workers int
 
-	// Iterations per worker: a search runs Workers·Iterations simulations (seed: 16·100 = 1,600).
+	// Iterations per worker: a search runs Workers·Iterations simulations (the source: 16·100 = 1,600).
 	Iterations int
 
 	// VirtualVisits is how many visits a simulation adds to every node on its path on the way
-	// down, removed again at backup (seed: 1). Zero turns virtual loss off.
+	// down, removed again at backup (the source: 1). Zero turns virtual loss off.
 	VirtualVisits int
 
 	// VirtualLoss is the value each virtual visit carries, negated: a pending visit counts as
-	// VirtualVisits visits of value −VirtualLoss (seed: 0, a visit with no value).
+	// VirtualVisits visits of value −VirtualLoss (the source: 0, a visit with no value).
 	VirtualLoss float64
 
 	// Seed makes the search reproducible: each StepRequest's Seed is derived from it and the
@@ -77,15 +78,14 @@ type Config struct {
 	Seed uint64
 }
 
-// DefaultConfig returns the seed's settings: K=4 at temperature 0.8, steps of up to 64 tokens
-// ending in "</step>", 512 new tokens, c_puct 0.5, unvisited Q 0, 16 workers × 100 iterations,
-// one virtual visit of value 0.
+// DefaultConfig returns the source's settings: K=4 at temperature 0.8, steps of up to 64 tokens
+// (ending at the task's step stop), 512 new tokens, c_puct 0.5, unvisited Q 0, 16 workers × 100
+// iterations, one virtual visit of value 0.
 func DefaultConfig() Config {
 	return Config{
 		Samples:       4,
 		Temperature:   0.8,
 		StepMaxTokens: 64,
-		StopText:      "</step>",
 		MaxNewTokens:  512,
 		CPUCT:         0.5,
 		FirstPlay:     FirstPlayConstant,

@@ -8,14 +8,15 @@ import (
 	"tsd/mcts"
 )
 
-func TestDefaultConfigIsTheSeeds(t *testing.T) {
+func TestDefaultConfigIsTheSources(t *testing.T) {
 	c := mcts.DefaultConfig()
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	// shared/DESIGN.md §1: K=4 at T=0.8, steps end at "</step>" or 64 tokens, c_puct 0.5,
-	// unvisited Q 0, 16 workers × 100 iterations, a virtual loss of one visit, 512 new tokens.
-	want := mcts.Config{Samples: 4, Temperature: 0.8, StepMaxTokens: 64, StopText: "</step>", MaxNewTokens: 512,
+	// The source's search: K=4 at T=0.8, steps of up to 64 tokens (ending where the task says),
+	// c_puct 0.5, unvisited Q 0, 16 workers × 100 iterations, a virtual loss of one visit, 512
+	// new tokens.
+	want := mcts.Config{Samples: 4, Temperature: 0.8, StepMaxTokens: 64, MaxNewTokens: 512,
 		CPUCT: 0.5, FirstPlay: mcts.FirstPlayConstant, UnvisitedQ: 0, Workers: 16, Iterations: 100, VirtualVisits: 1}
 	if c != want {
 		t.Errorf("DefaultConfig() = %+v, want %+v", c, want)

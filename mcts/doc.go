@@ -1,6 +1,6 @@
 // Package mcts searches over reasoning steps with pUCT, AlphaZero-style: a language model's
 // policy gives priors, its value head scores leaves, and the most-visited path becomes the
-// trajectory the learner distils back into the model (shared/DESIGN.md §1).
+// trajectory the learner distils back into the model.
 //
 // A node is the token sequence so far; an edge is one reasoning step, a sampled continuation
 // that stops after Config.StopText, at EOS or after Config.StepMaxTokens tokens. Expanding a
@@ -33,7 +33,7 @@
 // A simulation is one model call (an expansion) or one visit to a terminal node. It adds one
 // completed visit, worth one value, to every node on its path, and each value is backed up
 // exactly once: a non-root node's own value when the simulation that expands it completes
-// (the seed also stored it in the node first, counting it twice), a terminal node's reward on
+// (the source also stored it in the node first, counting it twice), a terminal node's reward on
 // every visit. The root has no value of its own (the policy value of the prompt is never used
 // for selection), so expanding the root backs up nothing. Hence, for every node,
 //
@@ -43,13 +43,13 @@
 // and all visits for terminal nodes; Export.Check verifies this and its value-sum twin.
 //
 // Values live in [−1, 1] everywhere: the value head's tanh, the dense reward, Q, first-play Q
-// and virtual loss. There is no second normalisation (the seed normalised values differently
+// and virtual loss. There is no second normalisation (the source normalised values differently
 // in training and in search).
 //
 // # Virtual loss
 //
 // A descent adds a pending visit to every node it enters; pUCT counts each as
-// Config.VirtualVisits visits of value −Config.VirtualLoss (the seed: one visit of value 0), so
+// Config.VirtualVisits visits of value −Config.VirtualLoss (the source: one visit of value 0), so
 // concurrent simulations of one tree spread out. Backup turns the pending visit into a
 // completed one.
 package mcts

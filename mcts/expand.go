@@ -21,7 +21,7 @@ type child struct {
 //
 // Priors are the softmax over the K samples' summed log-probs (not length-normalised). Copies of
 // one step (same text, same EOS) merge into one child whose prior is the sum of the copies'
-// weights: the mass the seed, which kept copies as separate edges, gave that step in total, so
+// weights: the mass the source, which kept copies as separate edges, gave that step in total, so
 // sampling a step twice still makes it likelier to be explored. The likeliest copy's tokens
 // stand for the child.
 func (t *Tree) children(id int32, res StepResult) ([]child, error) {

@@ -117,7 +117,7 @@ func itoa(n int) string { return string(rune('0'+n/10%10)) + string(rune('0'+n%1
 
 // After the root's expansion, W selections in a row must reach W different leaves when pending
 // visits count (virtual loss), and all pile onto the best leaf when they do not. A pending visit
-// of value 0 (the seed's) lowers a child's exploration bonus only, so with skewed priors the
+// of value 0 (the source's) lowers a child's exploration bonus only, so with skewed priors the
 // best child can still win twice; a pending visit that counts as a loss always moves on.
 func TestVirtualLossSpreadsWorkers(t *testing.T) {
 	even, skewed := []float64{0.25, 0.25, 0.25, 0.25}, []float64{0.4, 0.3, 0.2, 0.1}
@@ -129,8 +129,8 @@ func TestVirtualLossSpreadsWorkers(t *testing.T) {
 		wantLeaves     int
 		wantCollisions int
 	}{
-		{"seed's virtual visit, even priors", even, 1, 0, 4, 0},
-		{"seed's virtual visit, skewed priors", skewed, 1, 0, 3, 1},
+		{"source's virtual visit, even priors", even, 1, 0, 4, 0},
+		{"source's virtual visit, skewed priors", skewed, 1, 0, 3, 1},
 		{"virtual loss 1, skewed priors", skewed, 1, 1, 4, 0},
 		{"no virtual visits, even priors", even, 0, 0, 1, 3},
 		{"no virtual visits, skewed priors", skewed, 0, 1, 1, 3},
@@ -211,7 +211,7 @@ func expandRoot(t *testing.T, tree *mcts.Tree, l *mctstest.Lattice) {
 	expand(t, tree, l, leaf)
 }
 
-// The seed counted a new leaf's value twice (once when it was stored, once when backed up).
+// The source counted a new leaf's value twice (once when it was stored, once when backed up).
 // Here it is backed up exactly once, by the simulation that expands the leaf.
 func TestValueBackedUpOnce(t *testing.T) {
 	l := mctstest.Lattice{Depth: 3, Probs: []float64{0.4, 0.3, 0.2, 0.1}, Goal: []int{0, 0, 0},

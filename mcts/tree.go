@@ -78,7 +78,7 @@ type Leaf struct {
 	Request StepRequest
 }
 
-// maxPrealloc caps the nodes NewTree allocates up front (64 bytes each); the seed's search
+// maxPrealloc caps the nodes NewTree allocates up front (64 bytes each); the source's search
 // makes at most 6,401.
 const maxPrealloc = 1 << 14
 

@@ -21,7 +21,7 @@ import (
 // loss reached it) is skipped entirely, as PyTorch skips a None gradient.
 //
 // Moments are f32 (f64 for f64 weights). A bf16 or f16 weight gets an f32 master copy that the
-// update is applied to and then rounded into the weight: at the seed's lr of 5e-6 an update is a
+// update is applied to and then rounded into the weight: at the source's lr of 5e-6 an update is a
 // few percent of a bf16 ulp for a typical weight, so updating bf16 directly would leave it unchanged.
 //
 // AdamW owns its state tensors (Close frees them); the weights stay owned by the model.

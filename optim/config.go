@@ -7,7 +7,7 @@ import (
 
 // Config holds the optimizer's hyperparameters and its learning-rate schedule.
 type Config struct {
-	// LR is the peak learning rate, reached after warmup. The seed used 5e-6.
+	// LR is the peak learning rate, reached after warmup. The source used 5e-6.
 	LR float64 `json:"lr"`
 	// Beta1 and Beta2 are Adam's decay rates for the first and second moments, in [0, 1).
 	Beta1 float64 `json:"beta1"`
@@ -19,17 +19,17 @@ type Config struct {
 	// WarmupSteps ramps the rate linearly from LR/WarmupSteps to LR over the first steps; 0 = none.
 	WarmupSteps int64 `json:"warmup_steps"`
 	// DecaySteps is the step at which linear decay reaches FinalLR (counted from step 0, warmup
-	// included); the rate stays at FinalLR afterwards. 0 keeps LR constant after warmup. The seed
+	// included); the rate stays at FinalLR afterwards. 0 keeps LR constant after warmup. The source
 	// decayed to 0 over 2,048 steps.
 	DecaySteps int64   `json:"decay_steps"`
 	FinalLR    float64 `json:"final_lr"`
 	// MaxGradNorm clips the global gradient norm to this value before each update; 0 = no clipping.
-	// The seed used 0.1.
+	// The source used 0.1.
 	MaxGradNorm float64 `json:"max_grad_norm"`
 }
 
-// DefaultConfig returns the seed's settings (lr 5e-6 decaying linearly to 0 over 2,048 steps, no
-// warmup, clip 0.1) with PyTorch's AdamW defaults for what the seed left unset (betas 0.9/0.999,
+// DefaultConfig returns the source's settings (lr 5e-6 decaying linearly to 0 over 2,048 steps, no
+// warmup, clip 0.1) with PyTorch's AdamW defaults for what the source left unset (betas 0.9/0.999,
 // eps 1e-8, weight decay 0.01).
 func DefaultConfig() Config {
 	return Config{

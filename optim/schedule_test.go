@@ -13,10 +13,10 @@ func TestLRAt(t *testing.T) {
 		step int64
 		want float64
 	}{
-		{"seed first step", DefaultConfig(), 0, 5e-6},
-		{"seed halfway", DefaultConfig(), 1024, 2.5e-6},
-		{"seed last step", DefaultConfig(), 2047, 5e-6 / 2048},
-		{"seed after the run", DefaultConfig(), 5000, 0},
+		{"source first step", DefaultConfig(), 0, 5e-6},
+		{"source halfway", DefaultConfig(), 1024, 2.5e-6},
+		{"source last step", DefaultConfig(), 2047, 5e-6 / 2048},
+		{"source after the run", DefaultConfig(), 5000, 0},
 		{"warmup first", Config{LR: 1, WarmupSteps: 4, DecaySteps: 14}, 0, 0.25},
 		{"warmup last", Config{LR: 1, WarmupSteps: 4, DecaySteps: 14}, 3, 1},
 		{"decay start", Config{LR: 1, WarmupSteps: 4, DecaySteps: 14}, 4, 1},

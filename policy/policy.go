@@ -1,6 +1,6 @@
-// Package policy is the model as the actors and the evaluator use it: prompts for the task,
-// reasoning steps for the tree search, whole completions for the baselines and evaluation, all run
-// on one torch.Worker.
+// Package policy is the model as the actors and the evaluator use it: reasoning steps for the
+// tree search, whole completions for the baselines and evaluation, all run on one torch.Worker.
+// It knows no task; package episode puts the task's prompts to it.
 package policy
 
 import (

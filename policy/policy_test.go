@@ -9,6 +9,7 @@ import (
 	"github.com/sugarme/gotch"
 
 	"tsd/countdown"
+	"tsd/episode"
 	"tsd/mcts"
 	"tsd/model"
 	"tsd/tokenizer"
@@ -50,7 +51,7 @@ func newTiny(t testing.TB) (*Policy, *tokenizer.BPE) {
 // the whole prefix gives, for requests of different depths and step caps in one call.
 func TestStepReusesPromptCache(t *testing.T) {
 	p, tok := newTiny(t)
-	prompt := Compact.Tokens(tok, countdown.Problem{Input: []int{3, 5, 7}, Target: 22})
+	prompt := episode.Prompt(tok, countdown.Compact.Task(countdown.Problem{Input: []int{3, 5, 7}, Target: 22}))
 	step := tok.Encode("<step>3+5=8</step>")
 	reqs := []mcts.StepRequest{
 		{Prefix: prompt, PromptLen: len(prompt), Samples: 3, Temperature: 1, MaxTokens: 12, Stop: "</step>", Seed: 1},
@@ -93,15 +94,10 @@ func TestStepReusesPromptCache(t *testing.T) {
 // invariants and the trajectory's shape.
 func TestSearchWithTinyModel(t *testing.T) {
 	p, tok := newTiny(t)
-	prob := countdown.Problem{Input: []int{3, 5, 7}, Target: 22}
-	prompt := Compact.Tokens(tok, prob)
+	task := countdown.Compact.Task(countdown.Problem{Input: []int{3, 5, 7}, Target: 22})
 	cfg := mcts.DefaultConfig()
 	cfg.Workers, cfg.Iterations, cfg.StepMaxTokens, cfg.MaxNewTokens = 4, 6, 10, 40
-	p.Hold(prompt)
-	defer p.Release(prompt)
-	res, err := mcts.Search(context.Background(), cfg, prompt, p, func(_ []int32, text string) float64 {
-		return countdown.DenseReward(prob, text)
-	})
+	res, err := episode.Search(context.Background(), p, p, task, episode.Prompt(tok, task), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +127,10 @@ func TestSearchWithTinyModel(t *testing.T) {
 
 func TestSample(t *testing.T) {
 	p, tok := newTiny(t)
-	prompts := [][]int32{Compact.Tokens(tok, countdown.Problem{Input: []int{1, 2}, Target: 3}), Full.Tokens(tok, countdown.Problem{Input: []int{4}, Target: 4})}
+	prompts := [][]int32{
+		episode.Prompt(tok, countdown.Compact.Task(countdown.Problem{Input: []int{1, 2}, Target: 3})),
+		episode.Prompt(tok, countdown.Full.Task(countdown.Problem{Input: []int{4}, Target: 4})),
+	}
 	out, err := p.Sample(context.Background(), prompts, 3, model.SampleOptions{Temperature: 1, MaxNewTokens: 6})
 	if err != nil {
 		t.Fatal(err)
@@ -141,12 +140,12 @@ func TestSample(t *testing.T) {
 	}
 }
 
-// BenchmarkSearchTiny: one search at the seed's width (W=16, K=4) over the tiny model; reports the
+// BenchmarkSearchTiny: one search at the source's width (W=16, K=4) over the tiny model; reports the
 // share of wall time the tree's own bookkeeping takes (the rest is the model).
 func BenchmarkSearchTiny(b *testing.B) {
 	p, tok := newTiny(b)
-	prob := countdown.Problem{Input: []int{3, 5, 7, 9}, Target: 22}
-	prompt := Compact.Tokens(tok, prob)
+	task := countdown.Compact.Task(countdown.Problem{Input: []int{3, 5, 7, 9}, Target: 22})
+	prompt := episode.Prompt(tok, task)
 	cfg := mcts.DefaultConfig()
 	cfg.Iterations, cfg.StepMaxTokens, cfg.MaxNewTokens = 4, 16, 64
 	p.Hold(prompt)
@@ -154,9 +153,7 @@ func BenchmarkSearchTiny(b *testing.B) {
 	var book, wall float64
 	for i := 0; i < b.N; i++ {
 		cfg.Seed = uint64(i)
-		res, err := mcts.Search(context.Background(), cfg, prompt, p, func(_ []int32, text string) float64 {
-			return countdown.DenseReward(prob, text)
-		})
+		res, err := episode.Search(context.Background(), p, p, task, prompt, cfg)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -21,9 +21,9 @@ import (
 	"github.com/sugarme/gotch/ts"
 
 	"tsd/countdown"
+	"tsd/episode"
 	"tsd/model"
 	"tsd/optim"
-	"tsd/policy"
 	"tsd/tokenizer"
 )
 
@@ -64,7 +64,7 @@ type Example struct {
 
 // Examples renders each solvable problem as prompt + worked solution + end of turn. Unsolvable
 // problems are skipped; it returns how many.
-func Examples(tok *tokenizer.BPE, style policy.PromptStyle, problems []countdown.Problem) ([]Example, int, error) {
+func Examples(tok *tokenizer.BPE, style countdown.PromptStyle, problems []countdown.Problem) ([]Example, int, error) {
 	end, ok := tok.SpecialID(tokenizer.IMEnd)
 	if !ok {
 		return nil, 0, fmt.Errorf("sft: tokenizer has no %s", tokenizer.IMEnd)
@@ -77,7 +77,7 @@ func Examples(tok *tokenizer.BPE, style policy.PromptStyle, problems []countdown
 			skipped++
 			continue
 		}
-		out = append(out, Example{Prompt: style.Tokens(tok, p), Completion: append(tok.Encode(ws), end)})
+		out = append(out, Example{Prompt: episode.Prompt(tok, style.Task(p)), Completion: append(tok.Encode(ws), end)})
 	}
 	return out, skipped, nil
 }

@@ -11,7 +11,6 @@ import (
 
 	"tsd/countdown"
 	"tsd/model"
-	"tsd/policy"
 	"tsd/tokenizer"
 )
 
@@ -38,7 +37,7 @@ func tiny(t *testing.T) (*model.Qwen2, *tokenizer.BPE) {
 func TestExamples(t *testing.T) {
 	_, tok := tiny(t)
 	ps := []countdown.Problem{{Input: []int{3, 4}, Target: 12}, {Input: []int{1, 1}, Target: 50}}
-	ex, skipped, err := Examples(tok, policy.Compact, ps)
+	ex, skipped, err := Examples(tok, countdown.Compact, ps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +62,7 @@ func TestTrainLowersLoss(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ex, _, err := Examples(tok, policy.Compact, ps)
+	ex, _, err := Examples(tok, countdown.Compact, ps)
 	if err != nil {
 		t.Fatal(err)
 	}

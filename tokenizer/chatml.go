@@ -8,16 +8,12 @@ type Message struct {
 	Content string
 }
 
-// The markers of ChatML and of the project's answer format. The Qwen2.5 vocabulary has the ChatML
-// ones as special tokens; the tiny vocabulary has all of them as added tokens.
+// The markers of ChatML. The Qwen2.5 vocabulary has them as special tokens, and so does the tiny
+// one.
 const (
-	EndOfText   = "<|endoftext|>" // ends a document; Qwen's padding token
-	IMStart     = "<|im_start|>"  // opens a chat turn
-	IMEnd       = "<|im_end|>"    // closes a chat turn; the end of a generated reply
-	StepOpen    = "<step>"
-	StepClose   = "</step>" // the stop string of one reasoning step
-	AnswerOpen  = "<answer>"
-	AnswerClose = "</answer>"
+	EndOfText = "<|endoftext|>" // ends a document; Qwen's padding token
+	IMStart   = "<|im_start|>"  // opens a chat turn
+	IMEnd     = "<|im_end|>"    // closes a chat turn; the end of a generated reply
 )
 
 // DefaultSystemPrompt is the system message Qwen2.5's chat template adds when a conversation has

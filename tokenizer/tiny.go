@@ -16,12 +16,9 @@ import (
 // Countdown-style chat text, and the chat and format markers as added tokens. Its tokenizer.json
 // has Qwen's schema, so Load and Hugging Face's libraries read it alike.
 
-// The tiny vocabulary's added tokens: the special ones (which decoders may skip) and the
-// ordinary markers of the Countdown answer format.
-var (
-	tinySpecial = []string{EndOfText, IMStart, IMEnd}
-	tinyMarkers = []string{StepOpen, StepClose, AnswerOpen, AnswerClose}
-)
+// tinySpecial are the tiny vocabulary's special added tokens (which decoders may skip); its
+// ordinary added tokens are TinyConfig.Markers.
+var tinySpecial = []string{EndOfText, IMStart, IMEnd}
 
 // MaxTinyVocab bounds the tiny vocabulary so the tiny model's embedding stays small.
 const MaxTinyVocab = 511
@@ -37,18 +34,56 @@ type TinyConfig struct {
 	// occurs twice.
 	Corpus string
 	// Merges is how many merges to learn at most: 0 gives a pure byte-level vocabulary. The
-	// vocabulary holds 256 byte symbols, the new tokens and 7 added tokens, at most MaxTinyVocab.
+	// vocabulary holds 256 byte symbols, the new tokens, the 3 special tokens and the Markers,
+	// at most MaxTinyVocab.
 	Merges int
+	// Markers become ordinary added tokens (one id each, never split), after the special ones:
+	// a task's format markers.
+	Markers []string
 }
 
-// DefaultTinyConfig learns 240 merges (503 ids in all) from a built-in Countdown chat corpus.
+// DefaultTinyConfig learns 240 merges (503 ids in all) from a built-in Countdown chat corpus;
+// its markers are the corpus's tags (see CorpusTags).
 func DefaultTinyConfig() TinyConfig {
-	return TinyConfig{Corpus: tinyCorpus, Merges: 240}
+	return TinyConfig{Corpus: tinyCorpus, Merges: 240, Markers: CorpusTags(tinyCorpus)}
+}
+
+// CorpusTags lists the tags (<name> and </name>, name in lower-case ASCII letters) that corpus
+// uses, in order of first use: the format markers of the text a tiny vocabulary is learned from.
+func CorpusTags(corpus string) []string {
+	var tags []string
+	seen := map[string]bool{}
+	for i := 0; i < len(corpus); i++ {
+		if corpus[i] != '<' {
+			continue
+		}
+		j := i + 1
+		if j < len(corpus) && corpus[j] == '/' {
+			j++
+		}
+		k := j
+		for k < len(corpus) && corpus[k] >= 'a' && corpus[k] <= 'z' {
+			k++
+		}
+		if k == j || k == len(corpus) || corpus[k] != '>' {
+			continue
+		}
+		if tag := corpus[i : k+1]; !seen[tag] {
+			seen[tag] = true
+			tags = append(tags, tag)
+		}
+	}
+	return tags
 }
 
 // Validate reports whether the configuration can produce a vocabulary within MaxTinyVocab.
 func (c TinyConfig) Validate() error {
-	limit := MaxTinyVocab - 256 - len(tinySpecial) - len(tinyMarkers)
+	for i, m := range c.Markers {
+		if m == "" || slices.Contains(tinySpecial, m) || slices.Contains(c.Markers[:i], m) {
+			return fmt.Errorf("%w: marker %q is empty, special or repeated", ErrBadTinyConfig, m)
+		}
+	}
+	limit := MaxTinyVocab - 256 - len(tinySpecial) - len(c.Markers)
 	if c.Merges < 0 || c.Merges > limit {
 		return fmt.Errorf("%w: Merges %d outside [0, %d]", ErrBadTinyConfig, c.Merges, limit)
 	}
@@ -82,17 +117,17 @@ func (c TinyConfig) JSON() ([]byte, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	tokens, merges := learnMerges(c.Corpus, c.Merges)
-	return marshalTokenizer(tokens, merges)
+	tokens, merges := learnMerges(c.Corpus, c.Merges, c.Markers)
+	return marshalTokenizer(tokens, merges, c.Markers)
 }
 
 // learnMerges returns the vocabulary (byte symbols, then merged tokens, in byte-level spelling)
 // and the merges learned from corpus, in the order learned.
-func learnMerges(corpus string, n int) (tokens []string, merges [][2]string) {
+func learnMerges(corpus string, n int, markers []string) (tokens []string, merges [][2]string) {
 	for b := range 256 {
 		tokens = append(tokens, byteChars[b])
 	}
-	words, counts := corpusWords(corpus)
+	words, counts := corpusWords(corpus, markers)
 	index := make(map[string]int32, len(tokens)+n)
 	for id, tok := range tokens {
 		index[tok] = int32(id)
@@ -119,13 +154,13 @@ func learnMerges(corpus string, n int) (tokens []string, merges [][2]string) {
 
 // corpusWords pre-tokenizes corpus as encoding will (added tokens out, NFC, Qwen's pattern) and
 // returns each distinct piece as byte ids, sorted for determinism, with its count.
-func corpusWords(corpus string) (words [][]int32, counts []int) {
-	var markers []*addedToken
-	for _, c := range slices.Concat(tinySpecial, tinyMarkers) {
-		markers = append(markers, &addedToken{content: c})
+func corpusWords(corpus string, markers []string) (words [][]int32, counts []int) {
+	var added []*addedToken
+	for _, c := range slices.Concat(tinySpecial, markers) {
+		added = append(added, &addedToken{content: c})
 	}
 	freq := map[string]int{}
-	newAddedMatcher(markers, identity).split(nil, validUTF8(corpus), func(dst []int32, s string) []int32 {
+	newAddedMatcher(added, identity).split(nil, validUTF8(corpus), func(dst []int32, s string) []int32 {
 		s = nfc(s)
 		for i := 0; i < len(s); {
 			j := pieceEnd(s, i)
@@ -242,7 +277,7 @@ func marshalNoEscape(v any) ([]byte, error) {
 	return bytes.TrimRight(b.Bytes(), "\n"), nil
 }
 
-func marshalTokenizer(tokens []string, merges [][2]string) ([]byte, error) {
+func marshalTokenizer(tokens []string, merges [][2]string, markers []string) ([]byte, error) {
 	byteLevel := map[string]any{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false}
 	tj := tokenizerJSON{
 		Version:    "1.0",
@@ -256,7 +291,7 @@ func marshalTokenizer(tokens []string, merges [][2]string) ([]byte, error) {
 		Model:         bpeModelJSON{Type: "BPE", Vocab: tokens, Merges: append([][2]string{}, merges...)},
 	}
 	no := false
-	for i, c := range slices.Concat(tinySpecial, tinyMarkers) {
+	for i, c := range slices.Concat(tinySpecial, markers) {
 		tj.AddedTokens = append(tj.AddedTokens, addedJSON{
 			ID: int64(len(tokens) + i), Content: c, Normalized: &no, Special: i < len(tinySpecial),
 		})

@@ -68,10 +68,10 @@ func TestTinyGolden(t *testing.T) {
 
 func TestTinyVocabulary(t *testing.T) {
 	tok := tiny(t)
-	if n := tok.VocabSize(); n > MaxTinyVocab || n <= 256+len(tinySpecial)+len(tinyMarkers) {
+	if n := tok.VocabSize(); n > MaxTinyVocab || n <= 256+len(tinySpecial)+len(DefaultTinyConfig().Markers) {
 		t.Errorf("VocabSize() = %d, want learned merges and at most %d", n, MaxTinyVocab)
 	}
-	for _, s := range slices.Concat(tinySpecial, tinyMarkers) {
+	for _, s := range slices.Concat(tinySpecial, DefaultTinyConfig().Markers) {
 		id, ok := tok.TokenID(s)
 		if !ok {
 			t.Fatalf("no id for %q", s)
@@ -123,7 +123,8 @@ func TestTinyConfigValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := TinyConfig{Corpus: tinyCorpus, Merges: tt.merges}
+			cfg := DefaultTinyConfig()
+			cfg.Merges = tt.merges
 			err := cfg.Validate()
 			if (err != nil) != tt.wantErr || err != nil && !errors.Is(err, ErrBadTinyConfig) {
 				t.Fatalf("Validate() = %v, want error %v", err, tt.wantErr)
@@ -136,7 +137,9 @@ func TestTinyConfigValidate(t *testing.T) {
 }
 
 func TestTinyBytesOnly(t *testing.T) {
-	b, err := (TinyConfig{Corpus: tinyCorpus}).JSON()
+	cfg := DefaultTinyConfig()
+	cfg.Merges = 0
+	b, err := cfg.JSON()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +147,7 @@ func TestTinyBytesOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := tok.VocabSize(), 256+len(tinySpecial)+len(tinyMarkers); got != want {
+	if got, want := tok.VocabSize(), 256+len(tinySpecial)+len(DefaultTinyConfig().Markers); got != want {
 		t.Errorf("VocabSize() = %d, want %d", got, want)
 	}
 	if got := tok.Encode("hello"); len(got) != 5 {
@@ -152,9 +155,28 @@ func TestTinyBytesOnly(t *testing.T) {
 	}
 }
 
+// TestCorpusTags: the default markers are the built-in corpus's tags, in order of first use
+// (their ids are pinned by the golden file); ChatML's specials and malformed tags are not tags.
+func TestCorpusTags(t *testing.T) {
+	if got, want := DefaultTinyConfig().Markers, []string{"<step>", "</step>", "<answer>", "</answer>"}; !slices.Equal(got, want) {
+		t.Errorf("default markers %q, want %q", got, want)
+	}
+	got := CorpusTags("<|im_start|>a<b></b><b><c1><> </ d><x>y</x")
+	if want := []string{"<b>", "</b>", "<x>"}; !slices.Equal(got, want) {
+		t.Errorf("CorpusTags = %q, want %q", got, want)
+	}
+	for _, bad := range [][]string{{""}, {"<|im_end|>"}, {"<a>", "<a>"}} {
+		cfg := DefaultTinyConfig()
+		cfg.Markers = bad
+		if err := cfg.Validate(); !errors.Is(err, ErrBadTinyConfig) {
+			t.Errorf("markers %q: %v, want ErrBadTinyConfig", bad, err)
+		}
+	}
+}
+
 // TestLearnMergesOrder checks the trainer on a corpus whose merges are known by hand.
 func TestLearnMergesOrder(t *testing.T) {
-	_, merges := learnMerges("ab ab ab abc abc", 10)
+	_, merges := learnMerges("ab ab ab abc abc", 10, nil)
 	want := [][2]string{{"a", "b"}, {"Ġ", "ab"}, {"Ġab", "c"}}
 	if !slices.Equal(merges, want) {
 		t.Errorf("merges = %q, want %q", merges, want)

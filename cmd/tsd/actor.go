@@ -18,7 +18,7 @@ import (
 
 	"tsd/actor"
 	"tsd/coordinator"
-	"tsd/policy"
+	"tsd/countdown"
 	"tsd/proto/tsd/v1"
 	"tsd/rpc"
 	"tsd/weights"
@@ -47,7 +47,7 @@ background (from peers that hold it, else the learner) and serves the version it
 			}
 			defer coord.Close()
 			cfg.Device, cfg.Search = dev, sf.cfg
-			if cfg.Style, err = policy.ParsePromptStyle(style); err != nil {
+			if cfg.Style, err = countdown.ParsePromptStyle(style); err != nil {
 				return err
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)

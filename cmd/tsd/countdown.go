@@ -58,7 +58,7 @@ func newCountdownGenCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "gen",
 		Short: "Generate solvable JSONL problems from a seed",
-		Long: `Generate solvable problems. --preset picks the defaults (default: like the seed's sets,
+		Long: `Generate solvable problems. --preset picks the defaults (default: like the source's sets,
 4 numbers in 1..13, 1-3 operations; easy: 3 numbers in 1..9, 1-2 operations, targets up to 100);
 the other flags override single settings. Difficulty is the fewest operations any solution needs.`,
 		Args: cobra.NoArgs,

@@ -13,7 +13,6 @@ import (
 	"tsd/countdown"
 	"tsd/eval"
 	"tsd/mcts"
-	"tsd/policy"
 )
 
 func newEvalCmd() *cobra.Command {
@@ -38,7 +37,7 @@ line per problem.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var err error
-			if cfg.Style, err = policy.ParsePromptStyle(style); err != nil {
+			if cfg.Style, err = countdown.ParsePromptStyle(style); err != nil {
 				return err
 			}
 			problems, err := countdown.Load(data)

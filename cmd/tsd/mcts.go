@@ -10,9 +10,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"tsd/countdown"
+	"tsd/episode"
 	"tsd/mcts"
 	"tsd/mcts/treesvg"
-	"tsd/policy"
 )
 
 func newMctsCmd() *cobra.Command {
@@ -39,7 +39,7 @@ reward; --export writes the whole tree as JSON (draw it with "tsd mcts view").`,
 			if err := p.Validate(); err != nil {
 				return fmt.Errorf("--problem: %w", err)
 			}
-			ps, err := policy.ParsePromptStyle(style)
+			ps, err := countdown.ParsePromptStyle(style)
 			if err != nil {
 				return err
 			}
@@ -65,18 +65,14 @@ reward; --export writes the whole tree as JSON (draw it with "tsd mcts view").`,
 }
 
 // runSearch loads the model and runs one search.
-func runSearch(cmd *cobra.Command, mf *modelFlags, cfg mcts.Config, p countdown.Problem, style policy.PromptStyle, export string, asJSON bool) error {
+func runSearch(cmd *cobra.Command, mf *modelFlags, cfg mcts.Config, p countdown.Problem, style countdown.PromptStyle, export string, asJSON bool) error {
 	pol, tok, closePolicy, err := mf.openPolicy(cmd)
 	if err != nil {
 		return err
 	}
 	defer closePolicy()
-	prompt := style.Tokens(tok, p)
-	pol.Hold(prompt)
-	defer pol.Release(prompt)
-	res, err := mcts.Search(cmd.Context(), cfg, prompt, pol, func(_ []int32, text string) float64 {
-		return countdown.DenseReward(p, text)
-	})
+	t := style.Task(p)
+	res, err := episode.Search(cmd.Context(), pol, pol, t, episode.Prompt(tok, t), cfg)
 	if err != nil {
 		return err
 	}
@@ -93,9 +89,9 @@ func runSearch(cmd *cobra.Command, mf *modelFlags, cfg mcts.Config, p countdown.
 	out := cmd.OutOrStdout()
 	if asJSON {
 		return json.NewEncoder(out).Encode(map[string]any{
-			"problem": p, "trajectory": tr, "correct": countdown.Correct(p, tr.Text), "stats": res.Stats})
+			"problem": p, "trajectory": tr, "correct": res.Correct, "stats": res.Stats})
 	}
-	fmt.Fprintf(out, "%s\n\nreward %.3f  correct %t  terminal %t\n", tr.Text, tr.Reward, countdown.Correct(p, tr.Text), tr.Terminal)
+	fmt.Fprintf(out, "%s\n\nreward %.3f  correct %t  terminal %t\n", tr.Text, tr.Reward, res.Correct, tr.Terminal)
 	st := res.Stats
 	fmt.Fprintf(out, "%d simulations, %d model calls, %d nodes, depth %d, %v (%.2f%% bookkeeping)\n",
 		st.Simulations, st.Expansions, st.Nodes, st.MaxDepth, st.Wall.Round(time.Millisecond),
@@ -106,9 +102,13 @@ func runSearch(cmd *cobra.Command, mf *modelFlags, cfg mcts.Config, p countdown.
 // searchFlags expose every knob of the search.
 type searchFlags struct{ cfg mcts.Config }
 
+// register binds the flags; a step stop left to the task shows as Countdown's.
 func (s *searchFlags) register(cmd *cobra.Command) {
 	f := cmd.Flags()
 	c := &s.cfg
+	if c.StopText == "" {
+		c.StopText = countdown.Task{}.StepStop()
+	}
 	f.IntVar(&c.Samples, "mcts-samples", c.Samples, "K: continuations sampled per expansion")
 	f.Float64Var(&c.Temperature, "mcts-temperature", c.Temperature, "sampling temperature of expansions")
 	f.IntVar(&c.StepMaxTokens, "step-max-tokens", c.StepMaxTokens, "longest reasoning step, in tokens")

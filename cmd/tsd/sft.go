@@ -10,7 +10,6 @@ import (
 	"github.com/sugarme/gotch"
 
 	"tsd/countdown"
-	"tsd/policy"
 	"tsd/sft"
 )
 
@@ -37,7 +36,10 @@ beside it). Problems come from --problems, or are generated (--gen-preset easy|d
 			if out == "" {
 				return fmt.Errorf("--out is required")
 			}
-			ps, err := policy.ParsePromptStyle(style)
+			if every < 0 {
+				return fmt.Errorf("--log-every %d < 0", every)
+			}
+			ps, err := countdown.ParsePromptStyle(style)
 			if err != nil {
 				return err
 			}
@@ -61,7 +63,7 @@ beside it). Problems come from --problems, or are generated (--gen-preset easy|d
 			w := cmd.ErrOrStderr()
 			fmt.Fprintf(w, "sft: %d examples (%d unsolvable skipped)\n", len(examples), skipped)
 			steps, err := sft.Train(cmd.Context(), m, examples, cfg, func(step int, loss float64, took time.Duration) {
-				if step%every == 0 {
+				if every > 0 && step%every == 0 {
 					fmt.Fprintf(w, "sft: step %4d  loss %.4f  %s\n", step, loss, took.Round(time.Second))
 				}
 			})
@@ -95,7 +97,7 @@ beside it). Problems come from --problems, or are generated (--gen-preset easy|d
 	f.Float64Var(&cfg.Optim.FinalLR, "final-lr", cfg.Optim.FinalLR, "learning rate after decay")
 	f.Float64Var(&cfg.Optim.MaxGradNorm, "max-grad-norm", cfg.Optim.MaxGradNorm, "grad-norm clip")
 	f.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "example order seed")
-	f.IntVar(&every, "log-every", 25, "print the loss every this many steps")
+	f.IntVar(&every, "log-every", 25, "print the loss every this many steps (0: never)")
 	return cmd
 }
 
