@@ -176,7 +176,7 @@ replaced() {
 	[ "$n" = 3 ] && converged && actors_are 3 && ! has_actor "$victim_id"
 }
 wait_until 240 "Swarm replaced the killed task, 3 actors again" replaced
-replacement=$(comm -13 <(echo "$before"; echo "$added") <(actors_of "$status"))
+replacement=$(comm -13 <(printf '%s\n' "$before" "$added" | sort) <(actors_of "$status"))
 wait_until 180 "the replacement $replacement contributed rollouts, versions advance (from v$v)" \
 	eval '[ "$(actor_rollouts "$replacement")" -gt 0 ] && version_at_least $((v + 2))'
 phase "actor task killed and replaced"
