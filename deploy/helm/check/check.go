@@ -42,12 +42,7 @@ var kinds = map[string]func() any{
 func decodeAll(docs map[string]string) ([]object, []string) {
 	var objs []object
 	var problems []string
-	srcs := make([]string, 0, len(docs))
-	for s := range docs {
-		srcs = append(srcs, s)
-	}
-	sort.Strings(srcs)
-	for _, src := range srcs {
+	for _, src := range sortedDocs(docs) {
 		var tm metav1.TypeMeta
 		if err := yaml.Unmarshal([]byte(docs[src]), &tm); err != nil {
 			problems = append(problems, fmt.Sprintf("%s: not YAML: %v", src, err))
@@ -285,6 +280,15 @@ func roleOf(c corev1.Container) string {
 		return c.Args[0]
 	}
 	return ""
+}
+
+func sortedDocs(docs map[string]string) []string {
+	out := make([]string, 0, len(docs))
+	for k := range docs {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func sortedKeys(m map[string]bool) []string {

@@ -27,6 +27,7 @@ func main() {
 	chartDir := flag.String("chart", "deploy/helm/tsd", "chart directory")
 	tsdBin := flag.String("tsd", "bin/tsd", "tsd binary whose flags the environment must name")
 	entrypoint := flag.String("entrypoint", "deploy/entrypoint.sh", "image entry point: the other variables it reads are allowed")
+	show := flag.Bool("show", false, "print what each values file renders (as helm template would)")
 	flag.Parse()
 	valueFiles := flag.Args()
 	if len(valueFiles) == 0 { // the defaults, then every values-*.yaml beside them
@@ -43,7 +44,7 @@ func main() {
 		if name == "" {
 			name = "values.yaml (defaults)"
 		}
-		problems, objects, err := checkValues(*chartDir, vf, env)
+		problems, objects, err := checkValues(*chartDir, vf, env, *show)
 		if err != nil {
 			fail(fmt.Errorf("%s: %w", name, err))
 		}
@@ -69,7 +70,7 @@ func fail(err error) {
 
 // checkValues lints and renders the chart with one values file ("" = defaults only) and checks
 // what it renders; it returns the problems and how many objects were checked.
-func checkValues(chartDir, valuesFile string, env envRules) ([]string, int, error) {
+func checkValues(chartDir, valuesFile string, env envRules, show bool) ([]string, int, error) {
 	vals := map[string]any{}
 	if valuesFile != "" {
 		v, err := chartutil.ReadValuesFile(valuesFile)
@@ -87,6 +88,11 @@ func checkValues(chartDir, valuesFile string, env envRules) ([]string, int, erro
 	docs, err := render(chartDir, vals)
 	if err != nil {
 		return nil, 0, err
+	}
+	if show {
+		for _, src := range sortedDocs(docs) {
+			fmt.Printf("---\n# %s (%s)\n%s\n", src, valuesFile, strings.TrimPrefix(strings.TrimSpace(docs[src]), "---\n"))
+		}
 	}
 	objs, decodeProblems := decodeAll(docs)
 	problems = append(problems, decodeProblems...)

@@ -128,7 +128,7 @@ readinessProbe:
 {{- define "tsd.resources" -}}
 {{- $r := deepCopy (.resources | default dict) -}}
 {{- if .gpus }}
-{{- $_ := set $r "limits" (merge (dict "nvidia.com/gpu" .gpus) ($r.limits | default dict)) -}}
+{{- $_ := set $r "limits" (merge (dict "nvidia.com/gpu" .gpus) (get $r "limits" | default dict)) -}}
 {{- end }}
 {{- toYaml $r }}
 {{- end -}}
