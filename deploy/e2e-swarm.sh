@@ -17,7 +17,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 stack=${TSD_E2E_STACK:-tsd-e2e-swarm}
-export TSD_REGISTRY_NAME=$stack-registry TSD_REGISTRY_PORT=${TSD_REGISTRY_PORT:-5000}
+# One node: the registry's port published on the node itself (this engine's routing mesh does not
+# forward published ports).
+export TSD_REGISTRY_NAME=$stack-registry TSD_REGISTRY_PORT=${TSD_REGISTRY_PORT:-5000} TSD_REGISTRY_PUBLISH=host
 labels=(tsd.coord1 tsd.coord2 tsd.coord3 tsd.learner tsd.actor)
 start=$SECONDS
 mark=$SECONDS
@@ -106,7 +108,7 @@ teardown() {
 	fi
 	deploy/swarm-images.sh registry-rm
 	docker rmi "127.0.0.1:$TSD_REGISTRY_PORT/tsd:cpu" >/dev/null 2>&1
-	for l in "${added_labels[@]}"; do docker node update -q --label-rm "$l" "$node" >/dev/null; done
+	for l in "${added_labels[@]}"; do docker node update --label-rm "$l" "$node" >/dev/null; done
 	if [ -n "$created_swarm" ]; then
 		docker swarm leave --force >/dev/null
 		[ -n "$had_gwbridge" ] || docker network rm docker_gwbridge >/dev/null 2>&1
@@ -141,7 +143,7 @@ esac
 node=$(docker info --format '{{.Swarm.NodeID}}')
 for l in "${labels[@]}"; do
 	if [ -z "$(docker node inspect -f "{{index .Spec.Labels \"$l\"}}" "$node")" ]; then
-		docker node update -q --label-add "$l=true" "$node" >/dev/null
+		docker node update --label-add "$l=true" "$node" >/dev/null
 		added_labels+=("$l")
 	fi
 done
@@ -149,6 +151,10 @@ image=$(deploy/swarm-images.sh registry tsd:cpu)
 phase "swarm, labels, registry with $image"
 
 openssl rand -hex 24 >"$work/token"
+if command -v docker-compose >/dev/null; then # stack deploy has no dry run: validate the GPU override's merge
+	TSD_TOKEN_FILE=$work/token docker-compose -f deploy/stack.yml -f deploy/stack.gpu.yml config -q
+	echo "e2e-swarm: ok: deploy/stack.yml + deploy/stack.gpu.yml validate (docker-compose config)"
+fi
 deployed=1
 TSD_IMAGE=$image TSD_TOKEN_FILE=$work/token TSD_ACTORS=2 docker stack deploy -c deploy/stack.yml "$stack"
 pinned=$(docker service inspect -f '{{.Spec.TaskTemplate.ContainerSpec.Image}}' "${stack}_actor")

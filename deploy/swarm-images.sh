@@ -11,7 +11,9 @@
 #   deploy/swarm-images.sh registry-rm          removes that service, its volume and image.
 #
 # Variables: TSD_REGISTRY_NAME (service, volume and image name, default tsd-registry),
-# TSD_REGISTRY_PORT (5000), TSD_BASE_IMAGE (the registry's base image, default tsd-base:bookworm),
+# TSD_REGISTRY_PORT (5000), TSD_REGISTRY_PUBLISH (ingress: the routing mesh, every node; host: only
+# the node the registry runs on, for a one-node swarm or where the routing mesh does not forward
+# — on this project's engine it does not), TSD_BASE_IMAGE (the registry's base image, default tsd-base:bookworm),
 # SSH (the command that reaches a node, default ssh). Every node's engine trusts 127.0.0.1:PORT
 # without TLS (loopback registries are insecure-allowed by default), and the routing mesh forwards
 # that port to the registry wherever it runs.
@@ -40,14 +42,13 @@ load() {
 # service on a manager, unless it runs already.
 registry_up() {
 	if ! docker service inspect "$name" >/dev/null 2>&1; then
-		local ctx
 		ctx=$(mktemp -d)
-		trap 'rm -rf "$ctx"' RETURN
+		trap 'rm -rf "$ctx"' EXIT
 		(cd deploy/registry && CGO_ENABLED=0 GOFLAGS=-trimpath "$(../ensure-go.sh)" build -o "$ctx/registry" .)
 		cp deploy/registry/Dockerfile "$ctx/"
 		docker build -q --build-arg BASE="${TSD_BASE_IMAGE:-tsd-base:bookworm}" -t "$name:latest" "$ctx" >/dev/null
 		docker service create -d -q --name "$name" --constraint node.role==manager \
-			--publish "published=$port,target=5000" \
+			--publish "mode=${TSD_REGISTRY_PUBLISH:-ingress},published=$port,target=5000" \
 			--mount "type=volume,source=$name,target=/var/lib/registry" "$name:latest" >/dev/null
 	fi
 	local deadline=$((SECONDS + 60))
