@@ -15,7 +15,7 @@ export OMP_WAIT_POLICY ?= PASSIVE
 # Pure-Go packages run under the race detector too.
 RACE_PKGS := ./tokenizer/... ./countdown/... ./mcts/... ./coordinator/... ./rpc/... ./hub/... ./rolloutlog/...
 
-.PHONY: all gotch build test vet lint proto clean run compare image e2e
+.PHONY: all gotch build test vet lint proto clean run compare image e2e e2e-swarm chart-check
 
 all: build
 
@@ -49,6 +49,17 @@ image:
 # actor-only node: on the Docker engine of this machine (docs/deploy.md).
 e2e:
 	deploy/e2e.sh
+
+# deploy/stack.yml on this engine as a one-node Swarm: deploy, scale, a killed task replaced,
+# relay, exactly-once; the engine is left as it was found (docs/deploy.md). Not in `make test`.
+e2e-swarm:
+	deploy/e2e-swarm.sh
+
+# The Helm chart: lint, render every values file, decode strictly into k8s.io/api types, check
+# selectors, ports and env names against bin/tsd's flags. Its own Go module (deploy/helm/check).
+chart-check: build
+	cd deploy/helm/check && $(GO) test ./... && \
+		$(GO) run . -chart ../tsd -tsd ../../../bin/tsd -entrypoint ../../entrypoint.sh
 
 # The embedded default: tiny model, warm start, MCTS distillation on loopback, before/after table.
 run: build

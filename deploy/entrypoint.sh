@@ -15,10 +15,18 @@
 #   ACTOR_HOST   address other nodes reach this node at; set with host networking, where the
 #                replicas share the node's ports: replica i then serves on ACTOR_PORT+i
 #   ACTOR_SLOTS  replicas per node when only ports are shared out (default 16)
+#   ACTOR_ADVERTISE  host name peers reach this replica at on a shared network, also its id (a
+#                Swarm stack sets the task's name, which the overlay network's DNS resolves)
 # With ACTOR_GPUS or ACTOR_HOST, each replica takes the lowest free slot i by holding an flock on
 # $TSD_SLOTS_DIR/slot-i (default /tsd/slots, a volume the node's replicas share); the lock lives
 # as long as the tsd process, so a crashed replica's slot frees itself. Without them (bridge
-# network, CPU) the replica is its container: id and address are the container's host name.
+# network, CPU) the replica is its container: id and address are the container's host name, or
+# ACTOR_ADVERTISE.
+#
+# Any role:
+#   TSD_TOKEN_FILE  file holding the token (a Swarm or Kubernetes secret), read into TSD_TOKEN
+#   DOCKER_RESOURCE_NVIDIA-GPU  the GPU Swarm assigned this task (generic resource NVIDIA-GPU):
+#                becomes CUDA_VISIBLE_DEVICES, and the device cuda unless TSD_DEVICE says otherwise
 set -eu
 
 health_file=${TSD_HEALTH_FILE:-/tmp/tsd-health-addr}
@@ -66,13 +74,38 @@ actor_env() {
 		: "${TSD_ID:=$(hostname)-$slot}"
 		export TSD_ID
 		echo "tsd-entrypoint: actor slot $slot: id $TSD_ID, port $port${gpu:+, GPU $gpu}" >&2
+	elif [ -n "${ACTOR_ADVERTISE:-}" ]; then
+		host=$ACTOR_ADVERTISE
+		: "${TSD_ID:=$host}"
+		export TSD_ID
 	fi
 	: "${TSD_ADDR:=$host:$port}" "${TSD_LISTEN:=0.0.0.0:$port}"
 	export TSD_ADDR TSD_LISTEN
 	echo "127.0.0.1:$(port_of "$TSD_LISTEN")" >"$health_file"
 }
 
+# common_env applies what any role takes from its orchestrator: a token file, an assigned GPU.
+common_env() {
+	if [ -n "${TSD_TOKEN_FILE:-}" ]; then
+		[ -r "$TSD_TOKEN_FILE" ] || { echo "tsd-entrypoint: TSD_TOKEN_FILE $TSD_TOKEN_FILE is not readable" >&2; exit 1; }
+		TSD_TOKEN=$(cat "$TSD_TOKEN_FILE")
+		[ -n "$TSD_TOKEN" ] || { echo "tsd-entrypoint: TSD_TOKEN_FILE $TSD_TOKEN_FILE is empty" >&2; exit 1; }
+		export TSD_TOKEN
+	fi
+	# Not a valid shell name (the dash), which dash drops from its own environment: read it from
+	# the one this process started with.
+	swarm_gpu=$(tr '\0' '\n' </proc/$$/environ | sed -n 's/^DOCKER_RESOURCE_NVIDIA-GPU=//p')
+	if [ -n "$swarm_gpu" ]; then
+		export CUDA_VISIBLE_DEVICES="$swarm_gpu"
+		: "${TSD_DEVICE:=cuda}"
+		export TSD_DEVICE
+	fi
+}
+
 role=${1:-}
+case "$role" in
+coordinator | learner | actor) common_env ;;
+esac
 case "$role" in
 coordinator)
 	echo "127.0.0.1:$(port_of "${TSD_GRPC_BIND:-${TSD_GRPC_ADDR:-127.0.0.1:7001}}")" >"$health_file"

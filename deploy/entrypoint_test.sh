@@ -14,12 +14,12 @@ mkdir -p "$work/bin"
 cat >"$work/bin/tsd" <<'EOF'
 #!/bin/sh
 echo "args=$*"
-for v in TSD_ID TSD_ADDR TSD_LISTEN TSD_DEVICE CUDA_VISIBLE_DEVICES; do eval "echo $v=\${$v:-}"; done
+for v in TSD_ID TSD_ADDR TSD_LISTEN TSD_DEVICE TSD_TOKEN CUDA_VISIBLE_DEVICES; do eval "echo $v=\${$v:-}"; done
 [ -z "${FAKE_HOLD:-}" ] || exec sleep "$FAKE_HOLD"
 EOF
 chmod +x "$work/bin/tsd"
 export PATH="$work/bin:$PATH" TSD_SLOTS_DIR="$work/slots"
-unset TSD_ID TSD_ADDR TSD_LISTEN TSD_DEVICE CUDA_VISIBLE_DEVICES ACTOR_GPUS ACTOR_HOST ACTOR_PORT 2>/dev/null || true
+unset TSD_ID TSD_ADDR TSD_LISTEN TSD_DEVICE TSD_TOKEN TSD_TOKEN_FILE CUDA_VISIBLE_DEVICES ACTOR_GPUS ACTOR_HOST ACTOR_PORT ACTOR_ADVERTISE 2>/dev/null || true
 host=$(hostname)
 failed=0
 n=0
@@ -91,6 +91,33 @@ check "host network: the lowest free slot, its port" "$(cat "$work/c")" "TSD_ADD
 out=$(ACTOR_HOST=10.0.0.2 ACTOR_PORT=7400 run actor)
 check "host network: held slots are skipped" "$out" "TSD_ADDR=10.0.0.2:7402" "TSD_ID=$host-2"
 check "host network health follows the slot's port" "$(cat "$work/health")" "127.0.0.1:7402"
+
+out=$(ACTOR_ADVERTISE=tsd_actor.2.x7f run actor)
+check "overlay network: the advertised task name is address and id" "$out" "TSD_ADDR=tsd_actor.2.x7f:7301" \
+	"TSD_ID=tsd_actor.2.x7f" "TSD_LISTEN=0.0.0.0:7301"
+out=$(ACTOR_ADVERTISE=tsd_actor.2.x7f TSD_ID=a9 run actor)
+check "overlay network: an explicit id wins" "$out" "TSD_ID=a9" "TSD_ADDR=tsd_actor.2.x7f:7301"
+
+printf 's3cret\n' >"$work/token"
+out=$(TSD_TOKEN_FILE="$work/token" run learner)
+check "token file becomes TSD_TOKEN" "$out" "TSD_TOKEN=s3cret"
+for bad in "$work/missing" "$work/empty"; do
+	: >"$work/empty"
+	n=$((n + 1))
+	if out=$(TSD_TOKEN_FILE=$bad run coordinator); then
+		echo "FAIL token file $bad accepted: $out" >&2
+		failed=$((failed + 1))
+	elif grep -q "TSD_TOKEN_FILE" <<<"$out" && ! grep -q '^args=' <<<"$out"; then
+		echo "ok   token file $(basename "$bad") is refused before tsd starts"
+	else
+		echo "FAIL token file $bad: unexpected output: $out" >&2
+		failed=$((failed + 1))
+	fi
+done
+out=$(env 'DOCKER_RESOURCE_NVIDIA-GPU=GPU-4b1c' "$here/entrypoint.sh" actor 2>&1)
+check "swarm's assigned GPU" "$out" "CUDA_VISIBLE_DEVICES=GPU-4b1c" "TSD_DEVICE=cuda"
+out=$(env 'DOCKER_RESOURCE_NVIDIA-GPU=1' TSD_DEVICE=cuda:0 "$here/entrypoint.sh" learner 2>&1)
+check "swarm's GPU for the learner, explicit device wins" "$out" "CUDA_VISIBLE_DEVICES=1" "TSD_DEVICE=cuda:0"
 
 out=$(TSD_GRPC_ADDR=coord2:7002 TSD_GRPC_BIND=0.0.0.0:7002 run coordinator)
 check "coordinator passes through" "$out" "args=coordinator"
