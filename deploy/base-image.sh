@@ -75,9 +75,11 @@ t2=$SECONDS
 
 old=$(docker image inspect -f '{{.Id}}' "$tag" 2>/dev/null || true)
 echo "base-image: importing $($sudo du -sh "$rootfs" | cut -f1) as $tag"
+cuda_env=() # what the NVIDIA container toolkit reads: mount the driver's compute libraries
+[ "$pkgset" = "${pkgset#cuda}" ] || cuda_env=(--change "ENV NVIDIA_DRIVER_CAPABILITIES=compute,utility")
 $sudo tar -C "$rootfs" --numeric-owner -c . | docker import \
 	--change "LABEL tsd.base.key=$key" \
-	--change "ENV LANG=C.UTF-8" \
+	--change "ENV LANG=C.UTF-8" "${cuda_env[@]}" \
 	--change 'CMD ["/bin/bash"]' \
 	- "$tag" >/dev/null
 if [ -n "$old" ] && [ "$(docker image inspect -f '{{len .RepoTags}}' "$old" 2>/dev/null)" = 0 ]; then

@@ -75,10 +75,11 @@ for p in $want; do
 done
 if [ -n "$missing" ]; then
 	echo "packages: installing$missing" >&2
-	case "$set" in cuda*) sh "$(dirname "$0")/cuda-stand-in.sh" provides ;; esac
+	standin="$(dirname "$0")/cuda-stand-in.sh"
+	case "$set" in cuda*) $cuda_installed || sh "$standin" provides ;; esac
 	# shellcheck disable=SC2086 # word splitting of the package list is intended
 	apt_install $missing
-	case "$set" in cuda*) sh "$(dirname "$0")/cuda-stand-in.sh" cudnn ;; esac
+	case "$set" in cuda*) $cuda_installed || sh "$standin" cudnn ;; esac
 	apt-get clean
 	rm -rf /var/lib/apt/lists/*
 fi

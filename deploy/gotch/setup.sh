@@ -9,6 +9,7 @@
 #                         when missing, or libtorch-cuda-dev where that is installed (Debian 13)
 #   TSD_TORCH_CUDA=0|1    link the CUDA libraries (default: 1 when $LIBTORCH/lib has libtorch_cuda.so)
 #   TSD_TORCH_CXX11_ABI   _GLIBCXX_USE_CXX11_ABI of that libtorch (default: read from libc10's symbols)
+#   TSD_GOTCH_SRC=/path   gotch v0.9.1's published source, unpacked, instead of the Go module cache
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -90,9 +91,13 @@ fi
 echo "setup: preparing gotch $gotch_version for $label (cuda=$cuda, cxx11 abi=$abi)" >&2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-# Download outside this module: its go.mod points gotch at the folder being made.
-src=$(cd "$work" && "$go" mod init tmp >/dev/null 2>&1 &&
-	GOFLAGS= "$go" mod download -json "github.com/sugarme/gotch@$gotch_version" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+if [ -n "${TSD_GOTCH_SRC:-}" ]; then
+	src=$TSD_GOTCH_SRC # gotch as published, unpacked (the offline GPU check: deploy/gpu-bundle.sh)
+else
+	# Download outside this module: its go.mod points gotch at the folder being made.
+	src=$(cd "$work" && "$go" mod init tmp >/dev/null 2>&1 &&
+		GOFLAGS= "$go" mod download -json "github.com/sugarme/gotch@$gotch_version" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+fi
 [ -d "$src" ] || { echo "setup: could not download gotch $gotch_version" >&2; exit 1; }
 mkdir -p "$work/compat" "$out"
 cp "$root/deploy/gotch/compat/main.go" "$work/compat/"
