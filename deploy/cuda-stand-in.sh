@@ -18,6 +18,7 @@ set -eu
 triplet=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo "$(uname -m)-linux-gnu")
 
 provides() {
+	# Versioned: libtorch-cuda-2.6 asks for nvidia-cudnn (>= 9.0.0.312~) and libcuda.so.1 (>= 525).
 	dir=$(mktemp -d)
 	mkdir "$dir/DEBIAN"
 	cat >"$dir/DEBIAN/control" <<'CTL'
@@ -25,7 +26,7 @@ Package: tsd-cuda-stand-in
 Version: 1
 Architecture: all
 Maintainer: tsd <root@localhost>
-Provides: nvidia-cudnn, libcuda.so.1
+Provides: nvidia-cudnn (= 9.999), libcuda.so.1 (= 999)
 Description: stand-in for nvidia-cudnn and the NVIDIA driver library in tsd images
  cuDNN comes from the host or from tsd's libcudnn.so.9 stand-in; libcuda.so.1 from the
  NVIDIA container toolkit at run time.

@@ -42,7 +42,7 @@ docker run --rm --network none \
 	-e GOPROXY=off -e GOTOOLCHAIN=local -e GOTELEMETRY=off -e HOME=/cache \
 	"$build" bash -euo pipefail -c '
 		mkdir -p /build/tsd && cd /build/tsd
-		tar -C /src --exclude=./.git --exclude=./third_party --exclude=./bin --exclude=./runs -cf - . | tar -xf -
+		tar -C /src --exclude=./.git --exclude=./third_party --exclude=./bin --exclude=./build --exclude=./runs -cf - . | tar -xf -
 		deploy/gotch/setup.sh
 		go build -o /out/tsd ./cmd/tsd
 	'

@@ -42,7 +42,7 @@ docker run --rm --network none \
 	-e OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-$(nproc)}" -e OMP_WAIT_POLICY=PASSIVE \
 	"$image" bash -euo pipefail -c '
 		mkdir -p /build/tsd && cd /build/tsd
-		tar -C /src --exclude=./.git --exclude=./third_party --exclude=./bin --exclude=./runs -cf - . | tar -xf -
+		tar -C /src --exclude=./.git --exclude=./third_party --exclude=./bin --exclude=./build --exclude=./runs -cf - . | tar -xf -
 		deploy/gotch/setup.sh
 		go build -o bin/tsd ./cmd/tsd
 		bin/tsd doctor | head -5

@@ -22,7 +22,7 @@ func TestFusedAttentionMatchesExplicit(t *testing.T) {
 	}
 	cfg, _ := Preset("tiny", 40) // 4 query heads over 2 kv heads: the grouped-query fold is exercised
 	cfg.HiddenSize, cfg.IntermediateSize, cfg.NumHiddenLayers = 32, 48, 2
-	seqs := [][]int32{{1, 7, 3, 9, 2, 11, 5}, {4, 4, 8}, {6}}
+	seqs := [][]int32{{1, 7, 3, 9, 2, 11, 5}, {4, 4, 8}, {6, 2}}
 
 	var outs [2][]float64
 	var grads [2]map[string][]float64

@@ -164,8 +164,8 @@ func (m *Qwen2) forward(tp *tape.Tape, ids, pos *ts.Tensor, maxPos int64, bias *
 	x := tp.T(tp.T(ts.Embedding(m.embed, ids, -1, false, false)).View([]int64{B * S, H}, false)) // (B·S, H)
 	cos, sin := m.rope.at(tp, pos, maxPos, m.dev, m.dtype)                                       // (B, 1, S, hd) each
 	mask := bias
-	if m.fused && bias != nil {
-		mask = m.foldMask(tp, bias)
+	if m.fused {
+		mask = m.foldMask(tp, bias, B)
 	}
 	for i := range m.layers {
 		b := &m.layers[i]
@@ -227,24 +227,24 @@ func (m *Qwen2) attendExplicit(tp *tape.Tape, qg, k, v, bias *ts.Tensor, rep, S 
 }
 
 // attendFused is the same through scaled_dot_product_attention, which accumulates in f32 itself:
-// qg (B, nkv, rep·S, hd) is already scaled (scale 1), mask (B, 1, rep·S, T) in the model's dtype
-// or nil.
+// qg (B, nkv, rep·S, hd) is already scaled (scale 1), mask from foldMask.
 func (m *Qwen2) attendFused(tp *tape.Tape, qg, k, v, mask *ts.Tensor) *ts.Tensor {
-	if mask == nil {
-		mask = ts.None
-	}
 	return tp.T(ts.ScaledDotProductAttention(qg, k, v, mask, 0, false, []float64{1}))
 }
 
 // foldMask turns forward's bias (B, 1, 1, S, T) into the fused path's mask (B, 1, rep·S, T): one
 // row per folded query row, in the model's dtype as scaled_dot_product_attention requires. Made
-// once per forward pass, shared by every layer.
-func (m *Qwen2) foldMask(tp *tape.Tape, bias *ts.Tensor) *ts.Tensor {
+// once per forward pass, shared by every layer. No bias gives a zero mask (B, 1, 1, 1): gotch's
+// wrapper cannot say "no mask" (it passes an undefined tensor, which libtorch 2.6 rejects).
+func (m *Qwen2) foldMask(tp *tape.Tape, bias *ts.Tensor, B int64) *ts.Tensor {
+	if bias == nil {
+		return tp.T(ts.Zeros([]int64{B, 1, 1, 1}, m.dtype, m.dev))
+	}
 	rep := int64(m.cfg.NumAttentionHeads / m.cfg.NumKeyValueHeads)
 	shape, _ := bias.Size()
-	B, S, T := shape[0], shape[3], shape[4]
-	x := tp.T(bias.Expand([]int64{B, 1, rep, S, T}, false, false))
-	return m.toDType(tp, tp.T(x.Reshape([]int64{B, 1, rep * S, T}, false)))
+	S, T := shape[3], shape[4]
+	x := tp.T(bias.Expand([]int64{shape[0], 1, rep, S, T}, false, false))
+	return m.toDType(tp, tp.T(x.Reshape([]int64{shape[0], 1, rep * S, T}, false)))
 }
 
 // project computes the rotated, scaled queries and the rotated keys and the values of x.
