@@ -40,10 +40,27 @@ test: vet lint
 	deploy/entrypoint_test.sh
 	@if docker info >/dev/null 2>&1; then $(MAKE) --no-print-directory e2e; \
 	else echo "e2e: skipped: no Docker engine answers ('docker info' failed)"; fi
+	@if docker info >/dev/null 2>&1; then $(MAKE) --no-print-directory test-torch2; \
+	else echo "test-torch2: skipped: no Docker engine answers ('docker info' failed)"; fi
 
 # The CPU image tsd:cpu, built without a registry (docs/deploy.md).
 image:
 	deploy/image.sh
+
+# libtorch 2.x: Debian 13's libtorch 2.6, CUDA image and the offline GPU check (docs/gpu.md).
+.PHONY: test-torch2 image-cuda gpu-bundle
+
+# tsd built and the tensor packages tested against libtorch 2.6 in a Debian 13 container.
+test-torch2: gotch
+	deploy/torch2-test.sh
+
+# The CUDA image tsd:cuda from Debian 13's libtorch-cuda 2.6, without a registry (docs/deploy.md).
+image-cuda:
+	deploy/image-cuda.sh
+
+# build/gpu-bundle: Go, the modules and gotch for deploy/gpu-check.sh on a machine without network.
+gpu-bundle:
+	deploy/gpu-bundle.sh
 
 # Images, docker-compose.yml with 2 then 3 actors, a raft leader and an actor stopped, an
 # actor-only node: on the Docker engine of this machine (docs/deploy.md).

@@ -10,16 +10,25 @@ package model
 // RMSNorm(x) = w ⊙ x / sqrt(mean(x²) + ε), computed in f32. Attention: q/k/v projections with bias,
 // o without; rotary position embedding, rotate-half form (Su et al., arXiv 2104.09864); grouped-query
 // attention (Ainslie et al., arXiv 2305.13245), each kv head serving nh/nkv consecutive query heads;
-// softmax in f32. MLP: down(SiLU(gate(h)) ⊙ up(h)).
+// softmax in f32 — or libtorch's fused scaled_dot_product_attention where it exists (2.x; see
+// attendFused). MLP: down(SiLU(gate(h)) ⊙ up(h)).
 
 import (
 	"fmt"
 	"math"
+	"slices"
 	"tsd/tape"
 
 	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/libtch"
 	"github.com/sugarme/gotch/ts"
 )
+
+// fusedAttention says whether this libtorch has scaled_dot_product_attention (2.0 and later: flash
+// and memory-efficient kernels on CUDA, a fused kernel on CPU, neither materialising the score
+// matrix). Against 1.13 the compat step stubs it (deploy/gotch) and attention runs as matmul,
+// softmax, matmul.
+var fusedAttention = !slices.Contains(libtch.StubbedOps, "atg_scaled_dot_product_attention")
 
 // Qwen2 is a policy language model with a value head. It owns its weight tensors: Close frees them.
 // Methods that run tensor ops must be called from a goroutine locked to its OS thread.
@@ -37,6 +46,7 @@ type Qwen2 struct {
 	params []param // every weight, in checkpoint name order
 
 	freshValue bool // Load found no value head and initialised one
+	fused      bool // attention through scaled_dot_product_attention (fusedAttention)
 }
 
 // block holds one decoder layer's weights.
@@ -79,7 +89,7 @@ type consts struct {
 
 // newQwen2 lays out the parameter table for cfg; the tensors are filled by Load or Init.
 func newQwen2(cfg Config, dev gotch.Device, dtype gotch.DType) *Qwen2 {
-	m := &Qwen2{cfg: cfg, dev: dev, dtype: dtype, layers: make([]block, cfg.NumHiddenLayers)}
+	m := &Qwen2{cfg: cfg, dev: dev, dtype: dtype, layers: make([]block, cfg.NumHiddenLayers), fused: fusedAttention}
 	H, I, V := int64(cfg.HiddenSize), int64(cfg.IntermediateSize), int64(cfg.VocabSize)
 	hd := int64(cfg.HeadDim())
 	nh, nkv := int64(cfg.NumAttentionHeads), int64(cfg.NumKeyValueHeads)
@@ -153,9 +163,13 @@ func (m *Qwen2) forward(tp *tape.Tape, ids, pos *ts.Tensor, maxPos int64, bias *
 	// The residual stream stays 2-D (B·S, H): projections are then single matrix products.
 	x := tp.T(tp.T(ts.Embedding(m.embed, ids, -1, false, false)).View([]int64{B * S, H}, false)) // (B·S, H)
 	cos, sin := m.rope.at(tp, pos, maxPos, m.dev, m.dtype)                                       // (B, 1, S, hd) each
+	mask := bias
+	if m.fused {
+		mask = m.foldMask(tp, bias, B)
+	}
 	for i := range m.layers {
 		b := &m.layers[i]
-		h := tp.T(x.Add(m.attention(tp, b, x, B, S, cos, sin, bias, cache, i), false))
+		h := tp.T(x.Add(m.attention(tp, b, x, B, S, cos, sin, mask, cache, i), false))
 		x = tp.T(h.Add(m.mlp(tp, b, h), false))
 	}
 	return tp.T(m.rmsNorm(tp, x, m.norm).View([]int64{B, S, H}, false)) // (B, S, H)
@@ -175,29 +189,62 @@ func (m *Qwen2) rmsNorm(tp *tape.Tape, x, w *ts.Tensor) *ts.Tensor {
 }
 
 // attention is grouped-query causal self-attention over the new columns of x (B·S, H), the
-// residual stream before its norm.
-func (m *Qwen2) attention(tp *tape.Tape, b *block, x *ts.Tensor, B, S int64, cos, sin, bias *ts.Tensor, cache *Cache, layer int) *ts.Tensor {
+// residual stream before its norm. mask is forward's bias, or foldMask of it on the fused path.
+func (m *Qwen2) attention(tp *tape.Tape, b *block, x *ts.Tensor, B, S int64, cos, sin, mask *ts.Tensor, cache *Cache, layer int) *ts.Tensor {
 	nh, nkv, hd := int64(m.cfg.NumAttentionHeads), int64(m.cfg.NumKeyValueHeads), int64(m.cfg.HeadDim())
 	rep := nh / nkv
 	q, k, v := m.project(tp, b, x, B, S, cos, sin) // q/√hd (B, nh, S, hd); k, v (B, nkv, S, hd)
 	if cache != nil {
 		k, v = cache.append(tp, layer, k, v) // (B, nkv, T, hd)
 	}
-	T, _ := k.Size()
-	t := T[2]
-	// Each kv head serves rep consecutive query heads: fold them into the query length.
-	qg := tp.T(q.Reshape([]int64{B, nkv, rep * S, hd}, false))                   // (B, nkv, rep·S, hd)
+	// Each kv head serves rep consecutive query heads: fold them into the query length, so keys
+	// and values are used as they are, never repeated.
+	qg := tp.T(q.Reshape([]int64{B, nkv, rep * S, hd}, false)) // (B, nkv, rep·S, hd)
+	var out *ts.Tensor
+	if m.fused {
+		out = m.attendFused(tp, qg, k, v, mask)
+	} else {
+		out = m.attendExplicit(tp, qg, k, v, mask, rep, S)
+	}
+	out = tp.T(tp.T(out.View([]int64{B, nh, S, hd}, false)).Transpose(1, 2, false)) // (B, S, nh, hd)
+	out = tp.T(out.Reshape([]int64{B * S, nh * hd}, false))                         // (B·S, H)
+	return tp.T(ts.Linear(out, b.o, ts.None))
+}
+
+// attendExplicit is softmax(qg·kᵀ + bias)·v with the softmax in f32: qg (B, nkv, rep·S, hd), k and
+// v (B, nkv, T, hd), bias (B, 1, 1, S, T) or nil; gives (B, nkv, rep·S, hd). libtorch 1.13's path.
+func (m *Qwen2) attendExplicit(tp *tape.Tape, qg, k, v, bias *ts.Tensor, rep, S int64) *ts.Tensor {
+	shape, _ := k.Size()
+	B, nkv, t := shape[0], shape[1], shape[2]
 	scores := tp.T(qg.Matmul(tp.T(k.Transpose(-1, -2, false)), false))           // (B, nkv, rep·S, T)
 	scores = m.toFloat(tp, tp.T(scores.View([]int64{B, nkv, rep, S, t}, false))) // (B, nkv, rep, S, T)
 	if bias != nil {
 		scores = tp.T(scores.Add(bias, false))
 	}
-	probs := tp.T(scores.Softmax(-1, m.acc(), false))                               // f32 softmax
-	probs = m.toDType(tp, tp.T(probs.View([]int64{B, nkv, rep * S, t}, false)))     // (B, nkv, rep·S, T)
-	out := tp.T(probs.Matmul(v, false))                                             // (B, nkv, rep·S, hd)
-	out = tp.T(tp.T(out.View([]int64{B, nh, S, hd}, false)).Transpose(1, 2, false)) // (B, S, nh, hd)
-	out = tp.T(out.Reshape([]int64{B * S, nh * hd}, false))                         // (B·S, H)
-	return tp.T(ts.Linear(out, b.o, ts.None))
+	probs := tp.T(scores.Softmax(-1, m.acc(), false))                           // f32 softmax
+	probs = m.toDType(tp, tp.T(probs.View([]int64{B, nkv, rep * S, t}, false))) // (B, nkv, rep·S, T)
+	return tp.T(probs.Matmul(v, false))
+}
+
+// attendFused is the same through scaled_dot_product_attention, which accumulates in f32 itself:
+// qg (B, nkv, rep·S, hd) is already scaled (scale 1), mask from foldMask.
+func (m *Qwen2) attendFused(tp *tape.Tape, qg, k, v, mask *ts.Tensor) *ts.Tensor {
+	return tp.T(ts.ScaledDotProductAttention(qg, k, v, mask, 0, false, []float64{1}))
+}
+
+// foldMask turns forward's bias (B, 1, 1, S, T) into the fused path's mask (B, 1, rep·S, T): one
+// row per folded query row, in the model's dtype as scaled_dot_product_attention requires. Made
+// once per forward pass, shared by every layer. No bias gives a zero mask (B, 1, 1, 1): gotch's
+// wrapper cannot say "no mask" (it passes an undefined tensor, which libtorch 2.6 rejects).
+func (m *Qwen2) foldMask(tp *tape.Tape, bias *ts.Tensor, B int64) *ts.Tensor {
+	if bias == nil {
+		return tp.T(ts.Zeros([]int64{B, 1, 1, 1}, m.dtype, m.dev))
+	}
+	rep := int64(m.cfg.NumAttentionHeads / m.cfg.NumKeyValueHeads)
+	shape, _ := bias.Size()
+	S, T := shape[3], shape[4]
+	x := tp.T(bias.Expand([]int64{shape[0], 1, rep, S, T}, false, false))
+	return m.toDType(tp, tp.T(x.Reshape([]int64{shape[0], 1, rep * S, T}, false)))
 }
 
 // project computes the rotated, scaled queries and the rotated keys and the values of x.

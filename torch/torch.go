@@ -4,8 +4,13 @@ package torch
 
 /*
 #cgo LDFLAGS: -ldl
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <dlfcn.h>
+#include <link.h>
 #include <stddef.h>
+#include <string.h>
 
 // OpenBLAS keeps its own thread pool and ignores torch's setting; its setter is looked up at run time
 // so the binary also runs where libtorch uses another BLAS (MKL in official builds).
@@ -19,6 +24,18 @@ static int tsd_openblas_get_threads(void) {
 	int (*get)(void) = (int (*)(void))dlsym(RTLD_DEFAULT, "openblas_get_num_threads");
 	return get == NULL ? 0 : get();
 }
+
+// The cuDNN library actually loaded (cudnnGetVersion, e.g. 90100), -1 when none is, 0 for the
+// stand-in of tsd's CUDA image (deploy/cuda-stand-in.sh); libtorch only says it was compiled
+// with cuDNN. A CUDA build is one that loaded libc10_cuda.
+static long tsd_cudnn_version(void) {
+	size_t (*get)(void) = (size_t (*)(void))dlsym(RTLD_DEFAULT, "cudnnGetVersion");
+	return get == NULL ? -1 : (long)get();
+}
+static int tsd_is_c10_cuda(struct dl_phdr_info *info, size_t size, void *data) {
+	return strstr(info->dlpi_name, "/libc10_cuda.so") != NULL;
+}
+static int tsd_cuda_build(void) { return dl_iterate_phdr(tsd_is_c10_cuda, NULL); }
 */
 import "C"
 
@@ -50,9 +67,11 @@ func Seed(seed int64) { ts.ManualSeed(seed) }
 // Info describes the libtorch runtime; every value is read from libtorch itself.
 type Info struct {
 	Version        string `json:"libtorch_version"`
+	CUDABuild      bool   `json:"cuda_build"` // linked against libtorch's CUDA libraries
 	CUDA           bool   `json:"cuda_available"`
 	CUDADevices    int    `json:"cuda_devices"`
 	CuDNN          bool   `json:"cudnn_available"`
+	CuDNNVersion   int    `json:"cudnn_version"` // of the library loaded: -1 none, 0 the image's stand-in
 	Threads        int    `json:"threads"`
 	OpenBLASThread int    `json:"openblas_threads"` // 0: libtorch does not use OpenBLAS
 	StubbedOps     int    `json:"stubbed_ops"`
@@ -64,9 +83,11 @@ type Info struct {
 func ReadInfo() Info {
 	return Info{
 		Version:        ts.TorchVersion(),
+		CUDABuild:      C.tsd_cuda_build() == 1,
 		CUDA:           libtch.AtcCudaIsAvailable(),
 		CUDADevices:    int(libtch.AtcCudaDeviceCount()),
 		CuDNN:          libtch.AtcCudnnIsAvailable(),
+		CuDNNVersion:   int(C.tsd_cudnn_version()),
 		Threads:        ts.NumThreads(),
 		OpenBLASThread: int(C.tsd_openblas_get_threads()),
 		StubbedOps:     len(StubbedOps()),

@@ -32,6 +32,7 @@ func newDoctorCmd() *cobra.Command {
 			}
 			fmt.Fprintf(out, "libtorch:     %s\n", info.Version)
 			fmt.Fprintf(out, "cuda:         %t (%d devices, cudnn %t)\n", info.CUDA, info.CUDADevices, info.CuDNN)
+			fmt.Fprintf(out, "build:        %s\n", buildKind(info))
 			fmt.Fprintf(out, "threads:      %d (openblas %d)\n", info.Threads, info.OpenBLASThread)
 			fmt.Fprintf(out, "stubbed ops:  %d\n", info.StubbedOps)
 			fmt.Fprintf(out, "go:           %s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
@@ -42,4 +43,18 @@ func newDoctorCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.Flags().IntVar(&threads, "threads", torch.ThreadsFromEnv(runtime.NumCPU()), "libtorch threads")
 	return cmd
+}
+
+// buildKind says whether this binary links libtorch's CUDA libraries and which cuDNN it loaded.
+func buildKind(info torch.Info) string {
+	if !info.CUDABuild {
+		return "cpu"
+	}
+	switch info.CuDNNVersion {
+	case -1:
+		return "cuda (no cuDNN loaded)"
+	case 0:
+		return "cuda (cuDNN stand-in: cuDNN ops fail; docs/deploy.md)"
+	}
+	return fmt.Sprintf("cuda (cuDNN %d)", info.CuDNNVersion)
 }

@@ -28,6 +28,9 @@ func TestDoctorText(t *testing.T) {
 	if n, _ := strconv.Atoi(m[3]); (m[2] == "true") != (n > 0) {
 		t.Fatalf("cuda %s with %d devices", m[2], n)
 	}
+	if !regexp.MustCompile(`(?m)^build:\s+(cpu|cuda \(.*\))$`).MatchString(out) {
+		t.Fatalf("no build line:\n%s", out)
+	}
 	stubs := regexp.MustCompile(`(?m)^stubbed ops:\s+(\d+)$`).FindStringSubmatch(out)
 	if stubs == nil || stubs[1] != strconv.Itoa(len(torch.StubbedOps())) {
 		t.Fatalf("stubbed ops line %v, want %d", stubs, len(torch.StubbedOps()))

@@ -5,9 +5,11 @@
 # re-running it changes no byte and Go's build cache stays valid.
 #
 #   LIBTORCH=/path        use an unpacked official libtorch (or a pip torch's torch/ folder) instead of
-#                         Debian's libtorch-dev, which is installed with apt when missing
+#                         Debian's libtorch-dev (1.13 on Debian 12, 2.6 on 13), installed with apt
+#                         when missing, or libtorch-cuda-dev where that is installed (Debian 13)
 #   TSD_TORCH_CUDA=0|1    link the CUDA libraries (default: 1 when $LIBTORCH/lib has libtorch_cuda.so)
 #   TSD_TORCH_CXX11_ABI   _GLIBCXX_USE_CXX11_ABI of that libtorch (default: read from libc10's symbols)
+#   TSD_GOTCH_SRC=/path   gotch v0.9.1's published source, unpacked, instead of the Go module cache
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -42,14 +44,20 @@ select_openblas() {
 	done
 }
 
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"; }
+
 if [ -z "${LIBTORCH:-}" ]; then
-	apt_install libtorch-dev libopenblas0-pthread g++
+	# Debian 13's CUDA build (libtorch-cuda-dev, in images made by deploy/base-image.sh) conflicts
+	# with the CPU one: use whichever is there, the CPU one by default.
+	dev=libtorch-dev
+	installed libtorch-cuda-dev && dev=libtorch-cuda-dev
+	apt_install "$dev" libopenblas0-pthread g++
 	select_openblas
 	includes=/usr/include:/usr/include/torch/csrc/api/include
 	libdir=""
-	cuda=${TSD_TORCH_CUDA:-0}
+	cuda=${TSD_TORCH_CUDA:-$([ "$dev" = libtorch-cuda-dev ] && echo 1 || echo 0)}
 	abi=${TSD_TORCH_CXX11_ABI:-1}
-	label="Debian libtorch $(dpkg-query -W -f='${Version}' libtorch-dev)"
+	label="Debian ${dev%-dev} $(dpkg-query -W -f='${Version}' "$dev")"
 else
 	LIBTORCH=$(cd "$LIBTORCH" && pwd)
 	[ -f "$LIBTORCH/include/torch/csrc/api/include/torch/torch.h" ] ||
@@ -83,9 +91,13 @@ fi
 echo "setup: preparing gotch $gotch_version for $label (cuda=$cuda, cxx11 abi=$abi)" >&2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-# Download outside this module: its go.mod points gotch at the folder being made.
-src=$(cd "$work" && "$go" mod init tmp >/dev/null 2>&1 &&
-	GOFLAGS= "$go" mod download -json "github.com/sugarme/gotch@$gotch_version" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+if [ -n "${TSD_GOTCH_SRC:-}" ]; then
+	src=$TSD_GOTCH_SRC # gotch as published, unpacked (the offline GPU check: deploy/gpu-bundle.sh)
+else
+	# Download outside this module: its go.mod points gotch at the folder being made.
+	src=$(cd "$work" && "$go" mod init tmp >/dev/null 2>&1 &&
+		GOFLAGS= "$go" mod download -json "github.com/sugarme/gotch@$gotch_version" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+fi
 [ -d "$src" ] || { echo "setup: could not download gotch $gotch_version" >&2; exit 1; }
 mkdir -p "$work/compat" "$out"
 cp "$root/deploy/gotch/compat/main.go" "$work/compat/"
