@@ -156,7 +156,7 @@ func (c *Client) failed(ctx context.Context, i int, err error) *rpc.Diagnosis {
 		if d.Fix != "" {
 			args = append(args, "fix", d.Fix)
 		}
-		c.log.Warn("coordinator unreachable; retrying", args...)
+		c.log.Warn("coordinator unavailable; retrying", args...)
 	}
 	if fresh {
 		return d

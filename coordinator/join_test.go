@@ -14,6 +14,14 @@ import (
 	"tsd/rpc"
 )
 
+// ctxLong bounds a whole join test: it starts and restarts several durable nodes, which on a
+// loaded machine under the race detector takes longer than ctxT allows.
+func ctxLong(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
 // deadAddr is a loopback address nothing listens on.
 func deadAddr(t *testing.T) string {
 	t.Helper()
@@ -62,7 +70,7 @@ func TestJoinDeadAddressOneNode(t *testing.T) {
 	cfg := serviceConfig(t, "n1")
 	cfg.Bootstrap = []Peer{{ID: "n1"}}
 	s := startService(t, cfg, rpc.Config{}, nil)
-	ctx := ctxT(t)
+	ctx := ctxLong(t)
 	cl := dialClient(t, rpc.Config{}, s.GRPCAddr())
 	writable(ctx, t, cl, 1)
 	res, err := cl.Join(ctx, JoinRequest{NodeInfo: NodeInfo{ID: "ghost", RaftAddr: deadAddr(t), GRPCAddr: deadAddr(t)}})
@@ -92,7 +100,7 @@ func TestJoinThreeNodes(t *testing.T) {
 	c1.Bootstrap = []Peer{{ID: "n1"}}
 	s1 := startService(t, c1, rpc.Config{}, nil)
 	defer s1.Close()
-	ctx := ctxT(t)
+	ctx := ctxLong(t)
 	cl := dialClient(t, rpc.Config{}, s1.GRPCAddr())
 	writable(ctx, t, cl, 1)
 	c2 := serviceConfig(t, "n2")

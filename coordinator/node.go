@@ -59,7 +59,12 @@ func NewNode(cfg Config, st *Storage, clock Clock, log *slog.Logger) (*Node, err
 	}
 	n.raft = r
 	if len(cfg.Bootstrap) > 0 && !existing {
-		if err := r.BootstrapCluster(n.bootstrapConfiguration()).Error(); err != nil {
+		// ErrCantBootstrap here means a peer of the same list bootstrapped first and already
+		// replicated its log to this node (it was slow to start): it is in the cluster.
+		err := r.BootstrapCluster(n.bootstrapConfiguration()).Error()
+		if errors.Is(err, raft.ErrCantBootstrap) {
+			n.log.Info("bootstrap skipped: a peer already replicated the cluster's log here")
+		} else if err != nil {
 			_ = r.Shutdown().Error()
 			return nil, fmt.Errorf("coordinator: bootstrap: %w", err)
 		}

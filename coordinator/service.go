@@ -147,6 +147,13 @@ func (s *Service) promote(ctx context.Context, addrs []string, replace bool, rc 
 			return fmt.Errorf("coordinator: join %v: %w", addrs, err)
 		}
 		if res.Voter {
+			// The leader committed the promotion; wait until this node's log has it too, so that
+			// a restart right after Start finds itself a voter.
+			for !s.node.IsVoter() {
+				if err := sleep(ctx, 50*time.Millisecond); err != nil {
+					return fmt.Errorf("coordinator: join %v: waiting for the promotion to replicate: %w", addrs, err)
+				}
+			}
 			log.Info("joined cluster as voter", "via", addrs)
 			return nil
 		}

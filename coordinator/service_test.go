@@ -211,9 +211,3 @@ func TestServiceRefusesBadStarts(t *testing.T) {
 		t.Fatalf("TLS without a CA to dial peers: %v", err)
 	}
 }
-
-func ctxShort(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-	t.Cleanup(cancel)
-	return ctx
-}

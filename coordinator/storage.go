@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Storage is what raft persists to and talks over. OpenStorage builds the durable one (boltdb log
@@ -206,7 +207,7 @@ func readLogs(s *raftboltdb.BoltStore) error {
 
 // openErr explains bbolt's open errors: a lock held by another process, or damage.
 func openErr(path string, err error) error {
-	if errors.Is(err, bbolt.ErrTimeout) {
+	if errors.Is(err, berrors.ErrTimeout) {
 		return fmt.Errorf("coordinator: open %s: locked (another node using %s?): %w", path, filepath.Dir(path), err)
 	}
 	return damaged(path, err)

@@ -118,6 +118,7 @@ teardown() {
 	exit "$rc"
 }
 trap teardown EXIT
+trap 'exit 130' INT TERM # an interrupted run is a failed one (teardown sees the status)
 
 if (exec 3<>"/dev/tcp/127.0.0.1/$TSD_REGISTRY_PORT") 2>/dev/null; then
 	fail "port $TSD_REGISTRY_PORT is in use on this host (the registry service publishes it)"

@@ -21,14 +21,21 @@ new=${TSD_GPU_NEW:-64}
 t0=$SECONDS
 
 # --- build, offline ----------------------------------------------------------------------------
+# unpack ARCHIVE DIR: tar's xz, or Python's where the machine has no xz.
+unpack() {
+	if command -v xz >/dev/null; then tar -C "$2" -xJf "$1"; else python3 -c '
+import sys, tarfile
+kw = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+tarfile.open(sys.argv[1]).extractall(sys.argv[2], **kw)' "$1" "$2"; fi
+}
 # The tree is copied to $work/src: the vendor folder and gotch's copy are made there.
 mkdir -p "$work/go" "$work/gotch" "$work/src"
-[ -x "$work/go/bin/go" ] || tar -C "$work/go" -xJf "$bundle/go.tar.xz"
-[ -d "$work/gotch/ts" ] || tar -C "$work/gotch" -xJf "$bundle/gotch.tar.xz"
+[ -x "$work/go/bin/go" ] || unpack "$bundle/go.tar.xz" "$work/go"
+[ -d "$work/gotch/ts" ] || unpack "$bundle/gotch.tar.xz" "$work/gotch"
 tar --exclude=./.git --exclude=./third_party --exclude=./bin --exclude=./build --exclude=./runs -cf - . |
 	tar -C "$work/src" -xf -
 rm -rf "$work/src/vendor"
-tar -C "$work/src" -xJf "$bundle/vendor.tar.xz"
+unpack "$bundle/vendor.tar.xz" "$work/src"
 cd "$work/src"
 export PATH=$work/go/bin:$PATH GOROOT=$work/go GOTOOLCHAIN=local GOTELEMETRY=off
 export GOPROXY=off GOSUMDB=off GOFLAGS="-trimpath -mod=vendor" GOCACHE=$work/gocache
