@@ -13,7 +13,8 @@ export OPENBLAS_NUM_THREADS ?= $(shell nproc)
 # actors share the cores): make them sleep instead.
 export OMP_WAIT_POLICY ?= PASSIVE
 # Pure-Go packages run under the race detector too.
-RACE_PKGS := ./tokenizer/... ./countdown/... ./mcts/... ./coordinator/... ./rpc/... ./hub/... ./rolloutlog/...
+RACE_PKGS := ./tokenizer/... ./countdown/... ./mcts/... ./coordinator/... ./rpc/... ./hub/... ./rolloutlog/... \
+	./weights/... ./rolloutstream/... ./algo/...
 
 .PHONY: all gotch build test vet lint proto clean run compare image e2e e2e-swarm chart-check
 

@@ -22,6 +22,7 @@ import (
 	"tsd/model"
 	"tsd/policy"
 	"tsd/proto/tsd/v1"
+	"tsd/rolloutstream"
 	"tsd/tokenizer"
 	"tsd/torch"
 	"tsd/weights"
@@ -36,7 +37,7 @@ type Actor struct {
 	dial     func(addr string) (*grpc.ClientConn, error)
 	worker   *torch.Worker
 	store    *weights.Store
-	sender   *Sender
+	sender   *rolloutstream.Sender
 	problems []countdown.Problem
 	tok      *tokenizer.BPE
 	producer *Producer
@@ -80,7 +81,7 @@ func New(cfg Config, coord *coordinator.Client, dial func(addr string) (*grpc.Cl
 	a := &Actor{cfg: cfg, log: log, coord: coord, dial: dial, store: store, problems: problems,
 		ready: make(chan *tsdv1.PolicyVersion, 1), start: time.Now(), conns: map[string]*grpc.ClientConn{}}
 	a.learner.Store("")
-	a.sender = NewSender(cfg.ID, a.learnerClient, cfg.Queue, log)
+	a.sender = rolloutstream.NewSender(cfg.ID, a.learnerClient, cfg.Queue, log)
 	return a, nil
 }
 

@@ -12,7 +12,7 @@
 //  4. Watch for new versions; fetch each into the local store in the background; swap the newest
 //     in between waves, so every search runs on one version, which its rollout records.
 //  5. Work on problems in waves (the source: 12 trees in flight), batching the model calls of all
-//     trees through one mcts.Batcher, and hand each rollout to the Sender.
+//     trees through one mcts.Batcher, and hand each rollout to the rolloutstream.Sender.
 //  6. The Sender streams rollouts under the learner's credits and keeps each until acked; after a
 //     reconnect the learner's Hello reply says what is durable and the rest is sent again.
 package actor
