@@ -39,6 +39,7 @@ test: vet lint
 	$(GO) test ./...
 	$(GO) test -race $(RACE_PKGS)
 	deploy/entrypoint_test.sh
+	$(MAKE) --no-print-directory chart-check
 	@if docker info >/dev/null 2>&1; then $(MAKE) --no-print-directory e2e; \
 	else echo "e2e: skipped: no Docker engine answers ('docker info' failed)"; fi
 	@if docker info >/dev/null 2>&1; then $(MAKE) --no-print-directory test-torch2; \

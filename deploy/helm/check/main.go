@@ -9,6 +9,7 @@
 package main
 
 import (
+	"cmp"
 	"flag"
 	"fmt"
 	"os"
@@ -83,6 +84,8 @@ func checkValues(chartDir, valuesFile string, env envRules, show bool) ([]string
 	for _, m := range lint.All(chartDir, vals, "tsd", false).Messages {
 		if m.Severity >= support.WarningSev {
 			problems = append(problems, "lint: "+m.Error())
+		} else {
+			fmt.Printf("info %s: %s\n", cmp.Or(valuesFile, "values.yaml (defaults)"), m.Error())
 		}
 	}
 	docs, err := render(chartDir, vals)
