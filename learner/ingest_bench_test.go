@@ -9,7 +9,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"tsd/actor"
+	"tsd/rolloutstream"
 	tsdv1 "tsd/proto/tsd/v1"
 	"tsd/rpc"
 )
@@ -19,7 +19,7 @@ import (
 const benchCompletion = 100
 
 // BenchmarkIngest measures the learner's intake end to end on TCP loopback: K actors, each an
-// actor.Sender on its own connection (credits, acks, reconnect logic: the real client), stream
+// rolloutstream.Sender on its own connection (credits, acks, reconnect logic: the real client), stream
 // small rollouts into a real Service through the gRPC adapter, which admits each (the trainer's
 // checks), writes it to the write-ahead log with fsync (group commit) and acks it once durable.
 // One op is one rollout acked; the figures to read are rollouts/s and rollouts/fsync (how many
@@ -48,7 +48,7 @@ func benchIngest(b *testing.B, actors int, credits uint32) {
 	defer cancel()
 	template := benchRollout(r.svc.Ingest().Version())
 	b.SetBytes(int64(proto.Size(template)))
-	senders := make([]*actor.Sender, actors)
+	senders := make([]*rolloutstream.Sender, actors)
 	for i := range senders {
 		id := fmt.Sprintf("bench-%02d", i)
 		if _, err := r.coord.RegisterActor(ctx, id, "", time.Hour); err != nil {
@@ -60,7 +60,7 @@ func benchIngest(b *testing.B, actors int, credits uint32) {
 		}
 		defer conn.Close()
 		client := tsdv1.NewLearnerClient(conn)
-		senders[i] = actor.NewSender(id, func(context.Context) (tsdv1.LearnerClient, error) { return client, nil }, 2*int(credits), discardLog())
+		senders[i] = rolloutstream.NewSender(id, func(context.Context) (tsdv1.LearnerClient, error) { return client, nil }, 2*int(credits), discardLog())
 		go senders[i].Run(ctx) //nolint:errcheck // ends with ctx
 	}
 	share := func(i int) int { return b.N/actors + boolInt(i < b.N%actors) }
