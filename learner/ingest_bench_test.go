@@ -9,8 +9,8 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"tsd/rolloutstream"
 	tsdv1 "tsd/proto/tsd/v1"
+	"tsd/rolloutstream"
 	"tsd/rpc"
 )
 
