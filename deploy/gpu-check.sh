@@ -63,27 +63,37 @@ results=$work/results.jsonl
 model=$work/q15
 [ -f "$model/config.json" ] || "$tsd" init-model --preset qwen2.5-1.5b --dtype bf16 --out "$model" >/dev/null
 
+# used_mib [PID]: GPU memory in use by process PID, or on GPU 0 without PID; 0 when unknown.
+used_mib() {
+	local m
+	if [ $# -eq 1 ]; then
+		m=$(nvidia-smi --query-compute-apps=pid,used_memory --format=csv,noheader,nounits 2>/dev/null |
+			awk -F', *' -v p="$1" '$1 == p { print $2 }' | head -1)
+	else
+		m=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -i 0 2>/dev/null | head -1)
+	fi
+	case "$m" in '' | *[!0-9]*) echo 0 ;; *) echo "$m" ;; esac
+}
+
 # measure IMPL WHAT CMD...: runs CMD (which prints one JSON line), polling nvidia-smi for the peak
 # memory of its process (or, where process ids are not visible, of the whole GPU above what was
-# in use before); appends the result to $results.
+# in use before); appends the result to $results. A failed run is reported and skipped.
 measure() {
-	local impl=$1 what=$2 out pid peak=0 base m
+	local impl=$1 what=$2 out pid peak=0 total=0 base m
 	shift 2
 	out=$(mktemp)
-	base=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -i 0 | head -1)
-	local total=0
+	base=$(used_mib)
 	"$@" >"$out" &
 	pid=$!
 	while kill -0 "$pid" 2>/dev/null; do
-		m=$(nvidia-smi --query-compute-apps=pid,used_memory --format=csv,noheader,nounits 2>/dev/null |
-			awk -F', *' -v p="$pid" '$1 == p { print $2 }')
-		[ -n "$m" ] && [ "$m" -gt "$peak" ] && peak=$m
-		m=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -i 0 | head -1)
-		[ "$((m - base))" -gt "$total" ] && total=$((m - base))
+		m=$(used_mib "$pid")
+		[ "$m" -le "$peak" ] || peak=$m
+		m=$(($(used_mib) - base))
+		[ "$m" -le "$total" ] || total=$m
 		sleep 0.2
 	done
 	if ! wait "$pid"; then
-		echo "gpu-check: $impl $what failed" >&2
+		echo "gpu-check: $impl $what failed: $(tail -c 2000 "$out")" >&2
 		rm -f "$out"
 		return 0
 	fi

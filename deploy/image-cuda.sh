@@ -36,7 +36,7 @@ docker run --rm --network none \
 	-v "$root:/src:ro" \
 	-v "$("$go" env GOROOT):/usr/local/go:ro" \
 	-v "$("$go" env GOMODCACHE):/gomod" \
-	-v "$cache:/cache" -v "$out:/out" \
+	-v "$cache:/cache" -v "$cache/third_party:/build/tsd/third_party" -v "$out:/out" \
 	-e PATH=/usr/local/go/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 	-e GOMODCACHE=/gomod -e GOCACHE=/cache/go-build -e GOFLAGS=-trimpath \
 	-e GOPROXY=off -e GOTOOLCHAIN=local -e GOTELEMETRY=off -e HOME=/cache \

@@ -7,7 +7,8 @@
 # registry) with no network: the source is copied in from a read-only mount, and the host's Go
 # toolchain and module cache are mounted. The container's Go build cache lives on the host
 # (TSD_TORCH2_CACHE), so a second run recompiles only what changed; the image is rebuilt only when
-# what goes into it changes.
+# what goes into it changes. The gotch copy for 2.6 stays there too, so its compat step (a minute of
+# g++) runs only when its inputs change.
 #
 #   deploy/torch2-test.sh [PACKAGE...]    # default: the tensor packages below
 set -euo pipefail
@@ -35,7 +36,7 @@ docker run --rm --network none \
 	-v "$root:/src:ro" \
 	-v "$("$go" env GOROOT):/usr/local/go:ro" \
 	-v "$("$go" env GOMODCACHE):/gomod" \
-	-v "$cache:/cache" \
+	-v "$cache:/cache" -v "$cache/third_party:/build/tsd/third_party" \
 	-e PATH=/usr/local/go/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 	-e GOMODCACHE=/gomod -e GOCACHE=/cache/go-build -e GOFLAGS=-trimpath \
 	-e GOPROXY=off -e GOTOOLCHAIN=local -e GOTELEMETRY=off -e HOME=/cache \
