@@ -22,8 +22,8 @@ import (
 	"tsd/model"
 	"tsd/policy"
 	"tsd/proto/tsd/v1"
+	"tsd/tensor"
 	"tsd/tokenizer"
-	"tsd/torch"
 	"tsd/weights"
 )
 
@@ -34,7 +34,7 @@ type Actor struct {
 	log      *slog.Logger
 	coord    *coordinator.Client
 	dial     func(addr string) (*grpc.ClientConn, error)
-	worker   *torch.Worker
+	worker   *tensor.Worker
 	store    *weights.Store
 	sender   *Sender
 	problems []countdown.Problem
@@ -94,7 +94,7 @@ func (a *Actor) Run(ctx context.Context) error {
 		return fmt.Errorf("register: %w", err)
 	}
 	a.learner.Store(reg.GetLearner().GetAddr())
-	a.worker = torch.NewWorker()
+	a.worker = tensor.NewWorker()
 	defer a.worker.Close()
 	if err := a.loadFirst(ctx, reg.GetLatest()); err != nil {
 		return err

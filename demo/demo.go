@@ -29,8 +29,8 @@ import (
 	"tsd/model"
 	"tsd/policy"
 	"tsd/sft"
+	"tsd/tensor"
 	"tsd/tokenizer"
-	"tsd/torch"
 )
 
 // Config sizes the demo.
@@ -87,7 +87,7 @@ func Run(ctx context.Context, cfg Config, w io.Writer, log *slog.Logger) (*Resul
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, err
 	}
-	if err := torch.SetThreads(cfg.Threads); err != nil {
+	if err := tensor.SetThreads(cfg.Threads); err != nil {
 		return nil, err
 	}
 	train, test, err := problems(cfg)
@@ -232,7 +232,7 @@ func openPolicy(ctx context.Context, dir string) (*policy.Policy, *tokenizer.BPE
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	w := torch.NewWorker()
+	w := tensor.NewWorker()
 	var m *model.Qwen2
 	if err := w.Do(ctx, func() error {
 		var err error

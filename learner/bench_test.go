@@ -13,7 +13,7 @@ import (
 
 	"tsd/model"
 	tsdv1 "tsd/proto/tsd/v1"
-	"tsd/torch"
+	"tsd/tensor"
 )
 
 // Benchmarks of one learner step (forward + backward of every micro-batch, the reference model's
@@ -31,7 +31,7 @@ import (
 func benchTrainer(b *testing.B, cfg model.Config, lc Config) *Trainer {
 	b.Helper()
 	runtime.LockOSThread()
-	if err := torch.SetThreads(runtime.NumCPU()); err != nil {
+	if err := tensor.SetThreads(runtime.NumCPU()); err != nil {
 		b.Fatal(err)
 	}
 	opts := model.Options{Device: gotch.CPU}

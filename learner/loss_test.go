@@ -5,7 +5,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"testing"
-	"tsd/tape"
+	"tsd/tensor"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
@@ -54,7 +54,7 @@ func lossAndGrad(t testing.TB, loss, logp *ts.Tensor) (vals, grad []float64) {
 	}
 	g := logp.MustGrad(false)
 	defer g.MustDrop()
-	return tape.Float64s(loss), tape.Float64s(g)
+	return tensor.Float64s(loss), tensor.Float64s(g)
 }
 
 func checkAll(t *testing.T, what string, got, want []float64) {
@@ -77,7 +77,7 @@ func checkAll(t *testing.T, what string, got, want []float64) {
 //	r=0.5 A=−1: min(−0.5, 0.8·−1)    = −0.8 → L = 0.8,  gradient 0 (outside the region, A < 0)
 func TestPPOClip(t *testing.T) {
 	lockThread(t)
-	var tp tape.Tape
+	var tp tensor.Scope
 	defer tp.Free()
 	logp := row(t, logs(0.75, 0.25, 0.55, 0.25), true)
 	old := row(t, logs(0.5, 0.5, 0.5, 0.5), false)
@@ -86,7 +86,7 @@ func TestPPOClip(t *testing.T) {
 	vals, grad := lossAndGrad(t, loss, logp)
 	checkAll(t, "loss", vals, []float64{-2.4, -1, 1.1, 0.8})
 	checkAll(t, "gradient", grad, []float64{0, -1, 1.1, 0})
-	checkAll(t, "clipped", tape.Float64s(clipped), []float64{1, 1, 0, 1})
+	checkAll(t, "clipped", tensor.Float64s(clipped), []float64{1, 1, 0, 1})
 }
 
 // TestPPOClipZeroGradientOutsideTrustRegion: for every ratio above 1 + ε with a positive advantage
@@ -99,7 +99,7 @@ func TestPPOClipZeroGradientOutsideTrustRegion(t *testing.T) {
 		lp = append(lp, math.Log(r*0.001))
 		adv = append(adv, 0.5+float64(i))
 	}
-	var tp tape.Tape
+	var tp tensor.Scope
 	defer tp.Free()
 	old := make([]float64, len(ratios))
 	for i := range old {
@@ -108,7 +108,7 @@ func TestPPOClipZeroGradientOutsideTrustRegion(t *testing.T) {
 	logp := row(t, lp, true)
 	loss, clipped := ppoClip(&tp, logp, row(t, old, false), row(t, adv, false), 0.2)
 	_, grad := lossAndGrad(t, loss, logp)
-	cl := tape.Float64s(clipped)
+	cl := tensor.Float64s(clipped)
 	for i, r := range ratios {
 		inside := r <= 1.2
 		if want := -r * adv[i]; inside && !near(grad[i], want, 1e-9) {
@@ -130,7 +130,7 @@ func TestPPOClipZeroGradientOutsideTrustRegion(t *testing.T) {
 //	r=0.5 A=−1: w=0.5, L = 0.5·log 0.25,    gradient 0.5
 func TestCISPO(t *testing.T) {
 	lockThread(t)
-	var tp tape.Tape
+	var tp tensor.Scope
 	defer tp.Free()
 	logp := row(t, logs(0.75, 0.8, 0.25), true)
 	old := row(t, logs(0.5, 0.1, 0.5), false)
@@ -138,7 +138,7 @@ func TestCISPO(t *testing.T) {
 	vals, grad := lossAndGrad(t, loss, logp)
 	checkAll(t, "loss", vals, []float64{-3 * math.Log(0.75), -6 * math.Log(0.8), 0.5 * math.Log(0.25)})
 	checkAll(t, "gradient", grad, []float64{-3, -6, 0.5})
-	checkAll(t, "clipped", tape.Float64s(clipped), []float64{0, 1, 0})
+	checkAll(t, "clipped", tensor.Float64s(clipped), []float64{0, 1, 0})
 }
 
 // TestCISPOGradientIsClippedWeightTimesAdvantage: for random ratios (many far outside any trust
@@ -153,7 +153,7 @@ func TestCISPOGradientIsClippedWeightTimesAdvantage(t *testing.T) {
 		old[i] = -8 * rng.Float64()
 		adv[i] = 4*rng.Float64() - 2
 	}
-	var tp tape.Tape
+	var tp tensor.Scope
 	defer tp.Free()
 	logp := row(t, lp, true)
 	loss, _ := cispo(&tp, logp, row(t, old, false), row(t, adv, false), epsHigh)
@@ -181,7 +181,7 @@ func TestGRPOIsPPOClipOnGroupAdvantages(t *testing.T) {
 	lockThread(t)
 	rewards := []float64{1, 0, -1}
 	adv := groupAdvantages(rewards) // ≈ [1, 0, −1]
-	var tp tape.Tape
+	var tp tensor.Scope
 	defer tp.Free()
 	// One token per sample: ratios 1.5, 1, 0.9.
 	logp := row(t, logs(0.75, 0.5, 0.45), true)
@@ -194,7 +194,7 @@ func TestGRPOIsPPOClipOnGroupAdvantages(t *testing.T) {
 // TestValueLoss: (V − G)² per token, gradient 2(V − G).
 func TestValueLoss(t *testing.T) {
 	lockThread(t)
-	var tp tape.Tape
+	var tp tensor.Scope
 	defer tp.Free()
 	v := row(t, []float64{0.5, -0.2, 1}, true)
 	loss := valueLoss(&tp, v, row(t, []float64{1, 1, 1}, false))
@@ -209,7 +209,7 @@ func TestValueLoss(t *testing.T) {
 //	π = 0.2, π_ref = 0.6:  ρ = 3,   k3 = 2 − log 3 ≈ 0.9014,   ∂k3/∂log π = 1 − ρ = −2
 func TestKLK3(t *testing.T) {
 	lockThread(t)
-	var tp tape.Tape
+	var tp tensor.Scope
 	defer tp.Free()
 	logp := row(t, logs(0.5, 0.2, 0.3), true)
 	kl := klK3(&tp, logp, row(t, logs(0.25, 0.6, 0.3), false))
@@ -223,12 +223,12 @@ func TestKLK3(t *testing.T) {
 	for i := range a {
 		a[i], b[i] = -30*rng.Float64(), -30*rng.Float64()
 	}
-	for i, x := range tape.Float64s(klK3(&tp, row(t, a, false), row(t, b, false))) {
+	for i, x := range tensor.Float64s(klK3(&tp, row(t, a, false), row(t, b, false))) {
 		if !(x >= 0) || math.IsInf(x, 0) {
 			t.Fatalf("k3(log π = %v, log π_ref = %v) = %v", a[i], b[i], x)
 		}
 	}
-	for i, x := range tape.Float64s(klK3(&tp, row(t, a, false), row(t, a, false))) {
+	for i, x := range tensor.Float64s(klK3(&tp, row(t, a, false), row(t, a, false))) {
 		if x != 0 {
 			t.Fatalf("k3 of equal log-probs %v = %v, want 0", a[i], x)
 		}
@@ -241,21 +241,21 @@ func TestRatiosStayFinite(t *testing.T) {
 	lockThread(t)
 	for _, f := range []struct {
 		name string
-		loss func(tp *tape.Tape, logp, old, adv *ts.Tensor) *ts.Tensor
+		loss func(tp *tensor.Scope, logp, old, adv *ts.Tensor) *ts.Tensor
 	}{
-		{"ppo", func(tp *tape.Tape, logp, old, adv *ts.Tensor) *ts.Tensor {
+		{"ppo", func(tp *tensor.Scope, logp, old, adv *ts.Tensor) *ts.Tensor {
 			l, _ := ppoClip(tp, logp, old, adv, 0.2)
 			return l
 		}},
-		{"cispo", func(tp *tape.Tape, logp, old, adv *ts.Tensor) *ts.Tensor {
+		{"cispo", func(tp *tensor.Scope, logp, old, adv *ts.Tensor) *ts.Tensor {
 			l, _ := cispo(tp, logp, old, adv, 5)
 			return l
 		}},
-		{"k3", func(tp *tape.Tape, logp, old, _ *ts.Tensor) *ts.Tensor { return klK3(tp, logp, old) }},
+		{"k3", func(tp *tensor.Scope, logp, old, _ *ts.Tensor) *ts.Tensor { return klK3(tp, logp, old) }},
 	} {
 		t.Run(f.name, func(t *testing.T) {
 			lockThread(t)
-			var tp tape.Tape
+			var tp tensor.Scope
 			defer tp.Free()
 			logp := row(t, []float64{-200, -0.01, -1}, true)
 			vals, grad := lossAndGrad(t, f.loss(&tp, logp, row(t, []float64{-0.01, -200, -1}, false), row(t, []float64{1, -1, 1}, false)), logp)

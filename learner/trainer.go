@@ -10,7 +10,7 @@ import (
 	"tsd/model"
 	"tsd/optim"
 	tsdv1 "tsd/proto/tsd/v1"
-	"tsd/tape"
+	"tsd/tensor"
 )
 
 // Trainer turns batches of rollouts into optimizer steps on a policy (see the package doc for the
@@ -22,9 +22,9 @@ import (
 // touches no tensors and may be called from any goroutine.
 type Trainer struct {
 	cfg    Config
-	policy *model.Qwen2  // owned: Close frees it
-	ref    *model.Qwen2  // frozen KL reference, not owned; nil when KLCoef is 0
-	params []model.Param // the weights the optimizer trains
+	policy *model.Qwen2   // owned: Close frees it
+	ref    *model.Qwen2   // frozen KL reference, not owned; nil when KLCoef is 0
+	params []tensor.Param // the weights the optimizer trains
 	opt    *optim.AdamW
 	pcg    *rand.PCG // Rand's source; its state is checkpointed
 	rng    *rand.Rand
@@ -55,7 +55,7 @@ func NewTrainer(policy, ref *model.Qwen2, cfg Config) (_ *Trainer, err error) {
 	if err := policy.SetTrainable(true); err != nil {
 		return nil, err
 	}
-	var params []model.Param
+	var params []tensor.Param
 	for _, p := range policy.Params() {
 		if cfg.trainsValue() || !model.IsValueHead(p.Name) {
 			params = append(params, p)
@@ -159,18 +159,18 @@ func (t *Trainer) micro(mb []sample, n int, acc *tally) (err error) {
 	// Grad mode is per thread, and a no-grad region that ran earlier on this thread may not have
 	// restored it (gotch builds without tsd's compat fixes read its previous state as garbage).
 	if _, err := ts.GradSetEnabled(true); err != nil {
-		return fmt.Errorf("%w: %v", ErrTorch, err)
+		return fmt.Errorf("%w: %v", tensor.ErrTorch, err)
 	}
 	sc, err := t.policy.Score(seqs, model.ScoreOptions{Entropy: t.cfg.EntropyCoef > 0})
 	if err != nil {
 		return err
 	}
 	defer sc.Close()
-	defer tape.Catch(&err, ErrTorch)
-	var tp tape.Tape
+	defer tensor.Catch(&err)
+	var tp tensor.Scope
 	defer tp.Free()
 	in := t.inputs(&tp, mb, n, sc, acc)
 	loss := t.loss(&tp, in, sc, refLP, acc)
-	tape.Check(loss.Backward())
+	tensor.Check(loss.Backward())
 	return nil
 }

@@ -12,7 +12,7 @@ import (
 	"tsd/model"
 	"tsd/optim"
 	tsdv1 "tsd/proto/tsd/v1"
-	"tsd/tape"
+	"tsd/tensor"
 )
 
 func newTrainer(t testing.TB, cfg Config, seed int64) *Trainer {
@@ -59,9 +59,9 @@ func scoreOne(t testing.TB, m *model.Qwen2, prompt, completion []int32, entropy 
 	}
 	defer s.Close()
 	P, L := len(prompt), len(completion)
-	out := scored{logp: tape.Float64s(s.LogProbs)[P-1 : P-1+L], value: tape.Float64s(s.Values)[P-1 : P-1+L]}
+	out := scored{logp: tensor.Float64s(s.LogProbs)[P-1 : P-1+L], value: tensor.Float64s(s.Values)[P-1 : P-1+L]}
 	if entropy {
-		out.entropy = tape.Float64s(s.Entropy)[P-1 : P-1+L]
+		out.entropy = tensor.Float64s(s.Entropy)[P-1 : P-1+L]
 	}
 	return out
 }
@@ -411,7 +411,7 @@ func TestNonFiniteGradientSkipsStep(t *testing.T) {
 	for _, p := range tr.Policy().Params() {
 		if p.Name == "value_head.out.bias" {
 			nan := ts.FloatScalar(math.NaN())
-			tape.NoGrad(func() { tape.Check(p.Tensor.Fill_(nan)) })
+			tensor.NoGrad(func() { tensor.Check(p.Tensor.Fill_(nan)) })
 			nan.MustDrop()
 		}
 	}

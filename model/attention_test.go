@@ -4,7 +4,7 @@ import (
 	"math"
 	"runtime"
 	"testing"
-	"tsd/tape"
+	"tsd/tensor"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
@@ -35,7 +35,7 @@ func TestFusedAttentionMatchesExplicit(t *testing.T) {
 		_, s := scoreLoss(t, m, seqs, true)
 		sum := ts.MustZeros([]int64{1}, gotch.Double, gotch.CPU)
 		for _, x := range []*ts.Tensor{s.LogProbs, s.Values, s.Entropy} {
-			outs[i] = append(outs[i], tape.Float64s(x)...)
+			outs[i] = append(outs[i], tensor.Float64s(x)...)
 			part := x.MustSum(gotch.Double, false)
 			sum = sum.MustAdd(part, true)
 			part.MustDrop()
@@ -48,7 +48,7 @@ func TestFusedAttentionMatchesExplicit(t *testing.T) {
 		grads[i] = map[string][]float64{}
 		for _, p := range m.Params() {
 			g := p.Tensor.MustGrad(false)
-			grads[i][p.Name] = tape.Float64s(g)
+			grads[i][p.Name] = tensor.Float64s(g)
 			g.MustDrop()
 		}
 		m.Close()

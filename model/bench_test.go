@@ -5,7 +5,7 @@ import (
 	"runtime"
 	"testing"
 
-	"tsd/torch"
+	"tsd/tensor"
 
 	"github.com/sugarme/gotch"
 )
@@ -33,7 +33,7 @@ func benchModel(b *testing.B, preset string, vocab int) *Qwen2 {
 func benchDecode(b *testing.B, m *Qwen2, batch, promptLen, newTokens int) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	if err := torch.SetThreads(benchThreads()); err != nil {
+	if err := tensor.SetThreads(benchThreads()); err != nil {
 		b.Fatal(err)
 	}
 	prompts := make([][]int32, batch)
@@ -104,4 +104,4 @@ func BenchmarkTrainTiny(b *testing.B) {
 }
 
 // benchThreads is libtorch's thread count in benchmarks: OMP_NUM_THREADS, else every core.
-func benchThreads() int { return torch.ThreadsFromEnv(runtime.NumCPU()) }
+func benchThreads() int { return tensor.ThreadsFromEnv(runtime.NumCPU()) }

@@ -4,14 +4,14 @@ import (
 	"math"
 	"runtime"
 	"testing"
-	"tsd/tape"
+	"tsd/tensor"
 
 	"github.com/sugarme/gotch"
 )
 
 func lastLogits(t *testing.T, c *Cache) [][]float32 {
 	t.Helper()
-	flat := tape.Float32s(c.last)
+	flat := tensor.Float32s(c.last)
 	V := c.m.cfg.VocabSize
 	out := make([][]float32, c.Rows())
 	for r := range out {

@@ -8,7 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
-	"tsd/tape"
+	"tsd/tensor"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
@@ -48,7 +48,7 @@ func TestSaveLoadBitExact(t *testing.T) {
 	}
 	want, got := m.Params(), back.Params()
 	for i := range want {
-		a, b := tape.Float32s(want[i].Tensor), tape.Float32s(got[i].Tensor)
+		a, b := tensor.Float32s(want[i].Tensor), tensor.Float32s(got[i].Tensor)
 		for j := range a {
 			if a[j] != b[j] {
 				t.Fatalf("%s[%d]: saved %v, loaded %v", want[i].Name, j, a[j], b[j])
@@ -78,9 +78,9 @@ func TestBF16Checkpoint(t *testing.T) {
 	defer back.Close()
 	for i, p := range m.Params() {
 		r := p.Tensor.MustTotype(gotch.BFloat16, false)
-		want := tape.Float32s(r)
+		want := tensor.Float32s(r)
 		r.MustDrop()
-		got := tape.Float32s(back.Params()[i].Tensor)
+		got := tensor.Float32s(back.Params()[i].Tensor)
 		for j := range want {
 			if want[j] != got[j] {
 				t.Fatalf("%s[%d]: bf16-rounded %v, loaded %v", p.Name, j, want[j], got[j])
@@ -274,9 +274,9 @@ func TestF16Checkpoint(t *testing.T) {
 	defer back.Close()
 	for i, p := range m.Params() {
 		r := p.Tensor.MustTotype(gotch.Half, false)
-		want := tape.Float32s(r)
+		want := tensor.Float32s(r)
 		r.MustDrop()
-		got := tape.Float32s(back.Params()[i].Tensor)
+		got := tensor.Float32s(back.Params()[i].Tensor)
 		for j := range want {
 			if want[j] != got[j] {
 				t.Fatalf("%s[%d]: f16-rounded %v, loaded %v", p.Name, j, want[j], got[j])

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"tsd/tape"
+	"tsd/tensor"
 	"unsafe"
 
 	"github.com/sugarme/gotch"
@@ -22,7 +22,7 @@ func scoreLoss(t *testing.T, m *Qwen2, seqs [][]int32, grad bool) (float64, *Sco
 	}
 	loss := 0.0
 	for _, x := range []*ts.Tensor{s.LogProbs, s.Values, s.Entropy} {
-		for _, v := range tape.Float64s(x) {
+		for _, v := range tensor.Float64s(x) {
 			loss += v
 		}
 	}
@@ -79,7 +79,7 @@ func TestGradientFiniteDifference(t *testing.T) {
 	for _, pr := range probes {
 		w := params[pr.name]
 		g := w.MustGrad(false)
-		analytic := tape.Float64s(g)[pr.idx]
+		analytic := tensor.Float64s(g)[pr.idx]
 		g.MustDrop()
 		data := unsafe.Slice((*float64)(w.MustDataPtr()), w.Numel())
 		orig := data[pr.idx]

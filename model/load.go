@@ -8,7 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"tsd/tape"
+	"tsd/tensor"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
@@ -123,8 +123,8 @@ func (m *Qwen2) loadParam(p param, f *stFile) (err error) {
 	if err != nil {
 		return err
 	}
-	defer tape.Catch(&err, ErrTorch)
-	var tp tape.Tape
+	defer tensor.Catch(&err)
+	var tp tensor.Scope
 	defer tp.Free()
 	tp.T(x, nil)
 	if x.DType() != m.dtype {
@@ -229,8 +229,8 @@ func Init(cfg Config, seed int64, opts Options) (m *Qwen2, err error) {
 }
 
 func (m *Qwen2) initParam(p param) (err error) {
-	defer tape.Catch(&err, ErrTorch)
-	var tp tape.Tape
+	defer tensor.Catch(&err)
+	var tp tensor.Scope
 	defer tp.Free()
 	var x *ts.Tensor
 	switch p.kind {
@@ -255,7 +255,7 @@ func (m *Qwen2) initParam(p param) (err error) {
 // finish prepares the rotary tables' rotation and sets gradients on or off for every weight.
 func (m *Qwen2) finish(opts Options) (err error) {
 	func() {
-		defer tape.Catch(&err, ErrTorch)
+		defer tensor.Catch(&err)
 		m.rope.rotation(m.dev, m.dtype)
 	}()
 	if err != nil {
@@ -269,11 +269,11 @@ func (m *Qwen2) finish(opts Options) (err error) {
 func (m *Qwen2) SetTrainable(on bool) (err error) {
 	m.unfuse()
 	func() {
-		defer tape.Catch(&err, ErrTorch)
+		defer tensor.Catch(&err)
 		for _, p := range m.params {
 			x, err := (*p.ptr).SetRequiresGrad(on, false)
 			if err != nil {
-				tape.Check(err)
+				tensor.Check(err)
 			}
 			(*p.ptr).MustDrop()
 			*p.ptr = x
@@ -288,18 +288,12 @@ func (m *Qwen2) SetTrainable(on bool) (err error) {
 // FreshValueHead reports whether Load created the value head because the checkpoint had none.
 func (m *Qwen2) FreshValueHead() bool { return m.freshValue }
 
-// Param is one named weight.
-type Param struct {
-	Name   string
-	Tensor *ts.Tensor
-}
-
 // Params lists every weight in checkpoint-name order (the tied head appears once, as the embedding).
 // The tensors stay owned by the model.
-func (m *Qwen2) Params() []Param {
-	out := make([]Param, len(m.params))
+func (m *Qwen2) Params() []tensor.Param {
+	out := make([]tensor.Param, len(m.params))
 	for i, p := range m.params {
-		out[i] = Param{Name: p.name, Tensor: *p.ptr}
+		out[i] = tensor.Param{Name: p.name, Tensor: *p.ptr}
 	}
 	return out
 }

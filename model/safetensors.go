@@ -15,7 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"tsd/tape"
+	"tsd/tensor"
 	"unsafe"
 
 	"github.com/sugarme/gotch"
@@ -119,7 +119,7 @@ func (e stEntry) check(dataLen int64) error {
 			return fmt.Errorf("negative dimension in shape %v", e.Shape)
 		}
 	}
-	if want := tape.Numel(e.Shape) * int64(dt.Size()); e.Offsets[1]-e.Offsets[0] != want {
+	if want := tensor.Numel(e.Shape) * int64(dt.Size()); e.Offsets[1]-e.Offsets[0] != want {
 		return fmt.Errorf("%d bytes for %s%v, want %d", e.Offsets[1]-e.Offsets[0], e.DType, e.Shape, want)
 	}
 	if e.Offsets[1] > dataLen {
@@ -138,7 +138,7 @@ func (st *stFile) load(name string) (*ts.Tensor, error) {
 	}
 	x, err := ts.Empty(e.Shape, stDTypes[e.DType], gotch.CPU)
 	if err != nil {
-		return nil, fmt.Errorf("%w: allocating %s%v: %v", ErrTorch, name, e.Shape, err)
+		return nil, fmt.Errorf("%w: allocating %s%v: %v", tensor.ErrTorch, name, e.Shape, err)
 	}
 	n := e.Offsets[1] - e.Offsets[0]
 	if n == 0 {
@@ -147,7 +147,7 @@ func (st *stFile) load(name string) (*ts.Tensor, error) {
 	ptr, err := x.DataPtr()
 	if err != nil {
 		x.MustDrop()
-		return nil, fmt.Errorf("%w: %v", ErrTorch, err)
+		return nil, fmt.Errorf("%w: %v", tensor.ErrTorch, err)
 	}
 	dst := unsafe.Slice((*byte)(ptr), n)
 	if _, err := st.f.ReadAt(dst, st.dataOff+e.Offsets[0]); err != nil {
@@ -160,8 +160,8 @@ func (st *stFile) load(name string) (*ts.Tensor, error) {
 // writeSafetensors writes the named tensors (converted to dtype, except integer tensors) to path
 // atomically. Names are sorted so the same weights give the same bytes.
 func writeSafetensors(path string, tensors map[string]*ts.Tensor, dtype gotch.DType, metadata map[string]string) (err error) {
-	defer tape.Catch(&err, ErrTorch)
-	var tp tape.Tape
+	defer tensor.Catch(&err)
+	var tp tensor.Scope
 	defer tp.Free()
 	names := make([]string, 0, len(tensors))
 	for n := range tensors {
@@ -182,8 +182,8 @@ func writeSafetensors(path string, tensors map[string]*ts.Tensor, dtype gotch.DT
 		x = tp.T(tp.T(x.To(gotch.CPU, false)).Contiguous(false))
 		cpu[i] = x
 		shape, err := x.Size()
-		tape.Check(err)
-		n := tape.Numel(shape) * int64(x.DType().Size())
+		tensor.Check(err)
+		n := tensor.Numel(shape) * int64(x.DType().Size())
 		hdr[name] = stEntry{DType: stName(x.DType()), Shape: shape, Offsets: []int64{off, off + n}}
 		off += n
 	}

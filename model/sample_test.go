@@ -7,7 +7,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
-	"tsd/tape"
+	"tsd/tensor"
 
 	"github.com/sugarme/gotch"
 )
@@ -54,7 +54,7 @@ func TestSampleLogProbsAndValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	lp, vals := tape.Float32s(s.LogProbs), tape.Float32s(s.Values) // position t scores token t+1
+	lp, vals := tensor.Float32s(s.LogProbs), tensor.Float32s(s.Values) // position t scores token t+1
 	P := len(prompt)
 	for i := range out.Tokens {
 		if d := math.Abs(float64(lp[P-1+i] - out.LogProbs[i])); d > 1e-4 {

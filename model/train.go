@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"tsd/tensor"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
@@ -57,7 +58,7 @@ func LoadTensors(path string, dev gotch.Device) (_ map[string]*ts.Tensor, err er
 		if dev != gotch.CPU {
 			moved, err := x.To(dev, false)
 			if err != nil {
-				return nil, fmt.Errorf("%w: moving %s to %v: %v", ErrTorch, name, dev, err)
+				return nil, fmt.Errorf("%w: moving %s to %v: %v", tensor.ErrTorch, name, dev, err)
 			}
 			x.MustDrop()
 			out[name] = moved

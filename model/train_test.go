@@ -7,7 +7,7 @@ import (
 	"runtime"
 	"slices"
 	"testing"
-	"tsd/tape"
+	"tsd/tensor"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
@@ -38,10 +38,10 @@ func TestSaveLoadTensors(t *testing.T) {
 	if len(got) != 2 {
 		t.Fatalf("loaded %d tensors, want 2", len(got))
 	}
-	if g := got["a.step"]; g.DType() != gotch.Int64 || !slices.Equal(tape.Int64s(g), []int64{7, -2, 1 << 40}) {
-		t.Errorf("a.step: %v %v", g.DType(), tape.Int64s(g))
+	if g := got["a.step"]; g.DType() != gotch.Int64 || !slices.Equal(tensor.Int64s(g), []int64{7, -2, 1 << 40}) {
+		t.Errorf("a.step: %v %v", g.DType(), tensor.Int64s(g))
 	}
-	want, back := tape.Float32s(a), tape.Float32s(got["a.exp_avg"])
+	want, back := tensor.Float32s(a), tensor.Float32s(got["a.exp_avg"])
 	if shape := got["a.exp_avg"].MustSize(); !slices.Equal(shape, []int64{3, 5}) {
 		t.Errorf("shape %v", shape)
 	}

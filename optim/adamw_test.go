@@ -4,10 +4,9 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"tsd/tensor"
 
 	"github.com/sugarme/gotch"
-
-	"tsd/model"
 )
 
 // refAdamW is AdamW written out per element in float64, straight from arXiv 1711.05101 Algorithm 2
@@ -48,7 +47,7 @@ func TestAdamWMatchesReference(t *testing.T) {
 				init[i] = rng.NormFloat64()
 			}
 			p := leaf(t, "w", tc.dt, init)
-			o, err := NewAdamW([]model.Param{p}, cfg)
+			o, err := NewAdamW([]tensor.Param{p}, cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -93,7 +92,7 @@ func TestAdamWSkipsWeightsWithoutGradient(t *testing.T) {
 	b := leaf(t, "b", gotch.Double, []float64{3, 4})
 	cfg := DefaultConfig()
 	cfg.LR, cfg.WeightDecay = 0.1, 0.5
-	o, err := NewAdamW([]model.Param{a, b}, cfg)
+	o, err := NewAdamW([]tensor.Param{a, b}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +131,7 @@ func TestAdamWMasterWeights(t *testing.T) {
 	p := leaf(t, "w", gotch.BFloat16, []float64{0.02, -0.03})
 	cfg := DefaultConfig()
 	cfg.DecaySteps, cfg.WeightDecay = 0, 0
-	o, err := NewAdamW([]model.Param{p}, cfg)
+	o, err := NewAdamW([]tensor.Param{p}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,13 +168,13 @@ func TestNewAdamWErrors(t *testing.T) {
 	bad := DefaultConfig()
 	bad.LR = -1
 	cases := map[string]struct {
-		params []model.Param
+		params []tensor.Param
 		cfg    Config
 	}{
 		"no params":  {nil, DefaultConfig()},
-		"duplicate":  {[]model.Param{p, p}, DefaultConfig()},
-		"nil tensor": {[]model.Param{{Name: "x"}}, DefaultConfig()},
-		"bad config": {[]model.Param{p}, bad},
+		"duplicate":  {[]tensor.Param{p, p}, DefaultConfig()},
+		"nil tensor": {[]tensor.Param{{Name: "x"}}, DefaultConfig()},
+		"bad config": {[]tensor.Param{p}, bad},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

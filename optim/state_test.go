@@ -9,14 +9,13 @@ import (
 
 	"github.com/sugarme/gotch"
 
-	"tsd/model"
-	"tsd/tape"
+	"tsd/tensor"
 )
 
 // twin makes two identical parameter sets: a bf16 weight (with a master copy) and an f32 one.
-func twin(t *testing.T) (a, b []model.Param) {
-	mk := func() []model.Param {
-		return []model.Param{
+func twin(t *testing.T) (a, b []tensor.Param) {
+	mk := func() []tensor.Param {
+		return []tensor.Param{
 			leaf(t, "x", gotch.BFloat16, []float64{0.5, -0.25, 0.125}),
 			leaf(t, "y", gotch.Float, []float64{1, 2}),
 		}
@@ -24,7 +23,7 @@ func twin(t *testing.T) (a, b []model.Param) {
 	return mk(), mk()
 }
 
-func stepWith(t *testing.T, o *AdamW, params []model.Param, k int) {
+func stepWith(t *testing.T, o *AdamW, params []tensor.Param, k int) {
 	t.Helper()
 	if err := ZeroGrad(params); err != nil {
 		t.Fatal(err)
@@ -64,7 +63,7 @@ func TestSaveLoadContinuesBitExact(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The f32 weight comes from the model checkpoint in real use; copy it here.
-	tape.NoGrad(func() { pb[1].Tensor.Copy_(pa[1].Tensor) })
+	tensor.NoGrad(func() { pb[1].Tensor.Copy_(pa[1].Tensor) })
 	if ob.Steps() != 3 || ob.LR() != oa.LR() {
 		t.Fatalf("loaded steps %d lr %v, want 3 and %v", ob.Steps(), ob.LR(), oa.LR())
 	}
@@ -93,7 +92,7 @@ func TestLoadRejectsForeignState(t *testing.T) {
 	if err := oa.Save(path); err != nil {
 		t.Fatal(err)
 	}
-	other := func(params ...model.Param) *AdamW {
+	other := func(params ...tensor.Param) *AdamW {
 		o, err := NewAdamW(params, DefaultConfig())
 		if err != nil {
 			t.Fatal(err)

@@ -1,5 +1,5 @@
 // Package policy is the model as the actors and the evaluator use it: reasoning steps for the
-// tree search, whole completions for the baselines and evaluation, all run on one torch.Worker.
+// tree search, whole completions for the baselines and evaluation, all run on one tensor.Worker.
 // It knows no task; package episode puts the task's prompts to it.
 package policy
 
@@ -10,18 +10,18 @@ import (
 
 	"tsd/mcts"
 	"tsd/model"
+	"tsd/tensor"
 	"tsd/tokenizer"
-	"tsd/torch"
 )
 
 // Policy is the model as the actor uses it: it samples reasoning steps for the tree search
-// (mcts.Stepper) and whole completions for the baselines. All tensor work runs on one torch.Worker,
+// (mcts.Stepper) and whole completions for the baselines. All tensor work runs on one tensor.Worker,
 // so any goroutine may call it.
 //
 // Prompt reuse: each search registers its prompt; the prompt's KV cache is computed once and every
 // expansion of that tree starts from a copy of it, recomputing only the steps after the prompt.
 type Policy struct {
-	w       *torch.Worker
+	w       *tensor.Worker
 	m       *model.Qwen2
 	tok     *tokenizer.BPE
 	eos     []int32
@@ -36,7 +36,7 @@ type promptCache struct {
 }
 
 // NewPolicy wraps a loaded model. The Policy owns m from now on and closes it in Close.
-func NewPolicy(w *torch.Worker, m *model.Qwen2, tok *tokenizer.BPE, version uint64) *Policy {
+func NewPolicy(w *tensor.Worker, m *model.Qwen2, tok *tokenizer.BPE, version uint64) *Policy {
 	return &Policy{w: w, m: m, tok: tok, eos: eosIDs(tok), version: version, prompts: map[string]*promptCache{}}
 }
 

@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"tsd/torch"
+	"tsd/tensor"
 )
 
 func newDoctorCmd() *cobra.Command {
@@ -20,10 +20,10 @@ func newDoctorCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
-			if err := torch.SetThreads(threads); err != nil {
+			if err := tensor.SetThreads(threads); err != nil {
 				return err
 			}
-			info := torch.ReadInfo()
+			info := tensor.ReadInfo()
 			out := cmd.OutOrStdout()
 			if asJSON {
 				enc := json.NewEncoder(out)
@@ -41,12 +41,12 @@ func newDoctorCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	cmd.Flags().IntVar(&threads, "threads", torch.ThreadsFromEnv(runtime.NumCPU()), "libtorch threads")
+	cmd.Flags().IntVar(&threads, "threads", tensor.ThreadsFromEnv(runtime.NumCPU()), "libtorch threads")
 	return cmd
 }
 
 // buildKind says whether this binary links libtorch's CUDA libraries and which cuDNN it loaded.
-func buildKind(info torch.Info) string {
+func buildKind(info tensor.Info) string {
 	if !info.CUDABuild {
 		return "cpu"
 	}

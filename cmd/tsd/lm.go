@@ -15,8 +15,8 @@ import (
 	"tsd/hub"
 	"tsd/model"
 	"tsd/policy"
+	"tsd/tensor"
 	"tsd/tokenizer"
-	"tsd/torch"
 )
 
 // modelFlags are the flags of every command that runs a model.
@@ -31,7 +31,7 @@ func (f *modelFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.model, "model", "", "model directory or Hugging Face id (org/name[@revision])")
 	cmd.Flags().StringVar(&f.tokenizer, "tokenizer", "", "tokenizer.json or its directory (default: the model's)")
 	cmd.Flags().StringVar(&f.device, "device", "cpu", "cpu, cuda or cuda:N")
-	cmd.Flags().IntVar(&f.threads, "threads", torch.ThreadsFromEnv(runtime.NumCPU()), "libtorch CPU threads")
+	cmd.Flags().IntVar(&f.threads, "threads", tensor.ThreadsFromEnv(runtime.NumCPU()), "libtorch CPU threads")
 }
 
 // open resolves the model reference, sets up libtorch and loads the model. The caller's goroutine
@@ -44,7 +44,7 @@ func (f *modelFlags) open(cmd *cobra.Command, trainable bool) (*model.Qwen2, str
 	if err != nil {
 		return nil, "", err
 	}
-	if err := torch.SetThreads(f.threads); err != nil {
+	if err := tensor.SetThreads(f.threads); err != nil {
 		return nil, "", err
 	}
 	dir, err := hub.Resolve(cmd.Context(), f.model, hub.Options{Progress: cmd.ErrOrStderr()})
@@ -57,7 +57,7 @@ func (f *modelFlags) open(cmd *cobra.Command, trainable bool) (*model.Qwen2, str
 
 // openPolicy loads the model and its tokenizer onto a new torch worker; closing frees both.
 func (f *modelFlags) openPolicy(cmd *cobra.Command) (*policy.Policy, *tokenizer.BPE, func(), error) {
-	w := torch.NewWorker()
+	w := tensor.NewWorker()
 	var (
 		m   *model.Qwen2
 		tok *tokenizer.BPE

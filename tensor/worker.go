@@ -1,4 +1,4 @@
-package torch
+package tensor
 
 import (
 	"context"
@@ -15,7 +15,7 @@ type Worker struct {
 }
 
 // ErrWorkerClosed is returned by Do after Close.
-var ErrWorkerClosed = errors.New("torch: worker closed")
+var ErrWorkerClosed = errors.New("tensor: worker closed")
 
 // NewWorker starts a worker.
 func NewWorker() *Worker {

@@ -1,10 +1,11 @@
-package torch
+package tensor
 
 import (
 	"context"
 	"errors"
 	"math"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -52,7 +53,7 @@ func TestStubbedOpErrors(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	stubs := StubbedOps()
-	if !contains(stubs, "atg_scaled_dot_product_attention") {
+	if !slices.Contains(stubs, "atg_scaled_dot_product_attention") {
 		t.Skipf("scaled_dot_product_attention is available in libtorch %s", ReadInfo().Version)
 	}
 	q := mustTensor(t, make([]float32, 8), 1, 2, 4)
@@ -106,15 +107,6 @@ func assertClose(t *testing.T, what string, got, want []float64) {
 			t.Fatalf("%s[%d] = %v, want %v", what, i, got[i], want[i])
 		}
 	}
-}
-
-func contains(xs []string, s string) bool {
-	for _, x := range xs {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // TestWorkerKeepsThreadState: grad mode set in one Do is still set in the next, because both run on
