@@ -183,7 +183,7 @@ func TestShardedCheckpoint(t *testing.T) {
 		i++
 	}
 	for s, part := range parts {
-		must(t, writeSafetensors(filepath.Join(dir, []string{"model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"}[s]), part, gotch.Float, nil))
+		must(t, tensor.WriteSafetensors(filepath.Join(dir, []string{"model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"}[s]), part, gotch.Float, nil))
 	}
 	b, _ := json.Marshal(map[string]any{"weight_map": index})
 	must(t, os.WriteFile(filepath.Join(dir, indexFile), b, 0o644))
@@ -209,14 +209,14 @@ func must(t *testing.T, err error) {
 
 func readAll(t *testing.T, dir string) map[string]*ts.Tensor {
 	t.Helper()
-	f, err := openSafetensors(filepath.Join(dir, "model.safetensors"))
+	f, err := tensor.OpenSafetensors(filepath.Join(dir, "model.safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
 	out := map[string]*ts.Tensor{}
-	for name := range f.entries {
-		x, err := f.load(name)
+	for _, name := range f.Names() {
+		x, err := f.Load(name)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -229,7 +229,7 @@ func rewrite(t *testing.T, dir string, edit func(map[string]*ts.Tensor)) {
 	t.Helper()
 	w := readAll(t, dir)
 	edit(w)
-	must(t, writeSafetensors(filepath.Join(dir, "model.safetensors"), w, gotch.Float, nil))
+	must(t, tensor.WriteSafetensors(filepath.Join(dir, "model.safetensors"), w, gotch.Float, nil))
 }
 
 func editConfig(t *testing.T, dir string, edit func(map[string]any)) {
@@ -266,7 +266,7 @@ func TestF16Checkpoint(t *testing.T) {
 	dir := t.TempDir()
 	must(t, m.Save(dir, gotch.Float))
 	all := readAll(t, dir)
-	must(t, writeSafetensors(filepath.Join(dir, "model.safetensors"), all, gotch.Half, nil))
+	must(t, tensor.WriteSafetensors(filepath.Join(dir, "model.safetensors"), all, gotch.Half, nil))
 	back, err := Load(dir, Options{Device: gotch.CPU})
 	if err != nil {
 		t.Fatal(err)

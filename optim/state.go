@@ -7,7 +7,6 @@ import (
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
 
-	"tsd/model"
 	"tsd/tensor"
 )
 
@@ -36,7 +35,7 @@ func (o *AdamW) Save(path string) (err error) {
 		}
 		out[p.Name+".step"] = tp.T(int64Tensor(s.steps))
 	}
-	return model.SaveTensors(path, out, o.slots[0].m.DType())
+	return tensor.SaveTensors(path, out, o.slots[0].m.DType())
 }
 
 func int64Tensor(v int64) (*ts.Tensor, error) {
@@ -51,7 +50,7 @@ func (o *AdamW) Load(path string) (err error) {
 	if err != nil {
 		return fmt.Errorf("%w: %v", tensor.ErrTorch, err)
 	}
-	loaded, err := model.LoadTensors(path, dev)
+	loaded, err := tensor.LoadTensors(path, dev)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrState, err)
 	}

@@ -13,7 +13,8 @@
 //     control (out of memory, an op missing from this libtorch), not bad input.
 //   - Worker, the one OS thread a model's tensor work runs on (libtorch keeps grad mode and its
 //     last error per thread).
-//   - Param, a named weight, the unit optimizers and checkpoints work on.
+//   - Param, a named weight, the unit optimizers and checkpoints work on, and safetensors files
+//     (Hugging Face's checkpoint format) of named tensors.
 //   - Process-wide settings (threads, seed) and the facts `tsd doctor` reports.
 //
 // The name says what the package is about from the caller's side (tensors and their runtime);
@@ -30,6 +31,14 @@ import (
 // ErrTorch wraps an error libtorch raised (out of memory, an op missing from this libtorch).
 // Callers test it with errors.Is.
 var ErrTorch = errors.New("libtorch")
+
+// Errors of this package besides ErrTorch.
+var (
+	// ErrSafetensors is a safetensors file that is missing, truncated or malformed.
+	ErrSafetensors = errors.New("safetensors")
+	// ErrInput is a request with bad arguments (a nil tensor, an unsupported dtype).
+	ErrInput = errors.New("tensor input")
+)
 
 // Param is one named weight. The tensor stays owned by whoever made it (a model).
 type Param struct {
