@@ -245,18 +245,13 @@ func (a *Actor) loadFirst(ctx context.Context, latest *tsdv1.PolicyVersion) erro
 	return nil
 }
 
-// load reads a model directory onto the torch worker.
+// load reads a model directory onto the actor's worker.
 func (a *Actor) load(ctx context.Context, dir string, version uint64) (*policy.Policy, error) {
-	var m *model.Qwen2
-	err := a.worker.Do(ctx, func() error {
-		var err error
-		m, err = model.Load(dir, model.Options{Device: a.cfg.Device})
-		return err
-	})
+	pol, err := policy.Open(ctx, dir, policy.Options{Model: model.Options{Device: a.cfg.Device}, Tokenizer: a.tok, Worker: a.worker, Version: version})
 	if err != nil {
 		return nil, fmt.Errorf("load version %d: %w", version, err)
 	}
-	return policy.NewPolicy(a.worker, m, a.tok, version), nil
+	return pol, nil
 }
 
 // swapIfReady installs the newest fetched version (between waves, so each search uses one).

@@ -228,22 +228,11 @@ func params(m *model.Qwen2) int64 {
 
 // openPolicy loads a model directory onto a new worker.
 func openPolicy(ctx context.Context, dir string) (*policy.Policy, *tokenizer.BPE, func(), error) {
-	tok, err := tokenizer.Load(dir)
+	pol, err := policy.Open(ctx, dir, policy.Options{Model: model.Options{Device: gotch.CPU}})
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	w := tensor.NewWorker()
-	var m *model.Qwen2
-	if err := w.Do(ctx, func() error {
-		var err error
-		m, err = model.Load(dir, model.Options{Device: gotch.CPU})
-		return err
-	}); err != nil {
-		w.Close()
-		return nil, nil, nil, err
-	}
-	pol := policy.NewPolicy(w, m, tok, 0)
-	return pol, tok, func() { pol.Close(); w.Close() }, nil
+	return pol, pol.Tokenizer(), func() { pol.Close() }, nil
 }
 
 // evaluate measures mean@k without search.

@@ -59,3 +59,11 @@ func (w *Worker) Close() {
 		close(w.done)
 	}
 }
+
+// OnWorker runs f on a worker of its own and stops the worker when f returns: for a whole command
+// or test whose body is tensor work, instead of locking the caller's goroutine to its thread.
+func OnWorker(f func() error) error {
+	w := NewWorker()
+	defer w.Close()
+	return w.Do(context.Background(), f)
+}

@@ -17,9 +17,7 @@ func newDoctorCmd() *cobra.Command {
 		Use:   "doctor",
 		Short: "Print what libtorch this binary runs on: version, CUDA devices, threads, stubbed ops",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
+		RunE: onWorker(func(cmd *cobra.Command, _ []string) error {
 			if err := tensor.SetThreads(threads); err != nil {
 				return err
 			}
@@ -38,7 +36,7 @@ func newDoctorCmd() *cobra.Command {
 			fmt.Fprintf(out, "go:           %s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
 			fmt.Fprintf(out, "\n%s\n", info.Parallel)
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.Flags().IntVar(&threads, "threads", tensor.ThreadsFromEnv(runtime.NumCPU()), "libtorch threads")

@@ -91,9 +91,7 @@ coordinators, admits rollouts from actors into its write-ahead log (acked once d
 them in order, and every --publish-every steps writes a checkpoint, stores the weights as a new
 version, publishes it, and serves it to actors. Restarted with the same --data-dir it resumes.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			runtime.LockOSThread() // all training runs on this goroutine
-			defer runtime.UnlockOSThread()
+		RunE: onWorker(func(cmd *cobra.Command, _ []string) error {
 			log, dev, coord, err := rf.start(cmd)
 			if err != nil {
 				return err
@@ -109,7 +107,7 @@ version, publishes it, and serves it to actors. Restarted with the same --data-d
 				return err
 			}
 			return runLearner(ctx, &rf, sc, tc, bind, coord, log)
-		},
+		}),
 	}
 	f := cmd.Flags()
 	rf.register(f)
