@@ -130,3 +130,29 @@ func TestWorkerKeepsThreadState(t *testing.T) {
 		t.Fatalf("Do after Close: %v", err)
 	}
 }
+
+// TestOnWorker: f runs once, on a thread whose grad mode it can change without touching the
+// caller's, and its error comes back.
+func TestOnWorker(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if _, err := ts.GradSetEnabled(true); err != nil {
+		t.Fatal(err)
+	}
+	want := errors.New("from f")
+	calls := 0
+	err := OnWorker(func() error {
+		calls++
+		if _, err := ts.GradSetEnabled(false); err != nil {
+			return err
+		}
+		return want
+	})
+	if !errors.Is(err, want) || calls != 1 {
+		t.Fatalf("OnWorker: %v after %d calls, want %v after 1", err, calls, want)
+	}
+	on, err := ts.GradSetEnabled(true)
+	if err != nil || !on {
+		t.Fatalf("caller's grad mode after OnWorker: %v, %v; want on", on, err)
+	}
+}
