@@ -14,6 +14,7 @@ import (
 	"tsd/model"
 	tsdv1 "tsd/proto/tsd/v1"
 	"tsd/tensor"
+	"tsd/tensor/tensortest"
 )
 
 // Benchmarks of one learner step (forward + backward of every micro-batch, the reference model's
@@ -30,7 +31,7 @@ import (
 
 func benchTrainer(b *testing.B, cfg model.Config, lc Config) *Trainer {
 	b.Helper()
-	runtime.LockOSThread()
+	tensortest.LockThread(b)
 	if err := tensor.SetThreads(runtime.NumCPU()); err != nil {
 		b.Fatal(err)
 	}

@@ -3,9 +3,9 @@ package learner
 import (
 	"math"
 	"math/rand/v2"
-	"runtime"
 	"testing"
 	"tsd/tensor"
+	"tsd/tensor/tensortest"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
@@ -14,16 +14,6 @@ import (
 // Hand-computed examples of every loss on pure tensors (no model), and gradient checks: each loss
 // is summed (Σ_t L_t) and differentiated with respect to the log-probs, which are a leaf here, so
 // ∇log π = 1 and the gradient of token t is ∂L_t/∂log π_t.
-
-// lockThread locks the test to its OS thread with autograd on (an earlier test on the same thread
-// may have left it off).
-func lockThread(t testing.TB) {
-	runtime.LockOSThread()
-	t.Cleanup(runtime.UnlockOSThread)
-	if _, err := ts.GradSetEnabled(true); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // row makes a (1, T) f64 tensor; grad turns it into a leaf requiring gradients.
 func row(t testing.TB, x []float64, grad bool) *ts.Tensor {
@@ -76,7 +66,7 @@ func checkAll(t *testing.T, what string, got, want []float64) {
 //	r=1.1 A=−1: min(−1.1, −1.1)      = −1.1 → L = 1.1,  gradient −r·A = 1.1
 //	r=0.5 A=−1: min(−0.5, 0.8·−1)    = −0.8 → L = 0.8,  gradient 0 (outside the region, A < 0)
 func TestPPOClip(t *testing.T) {
-	lockThread(t)
+	tensortest.LockThread(t)
 	var tp tensor.Scope
 	defer tp.Free()
 	logp := row(t, logs(0.75, 0.25, 0.55, 0.25), true)
@@ -92,7 +82,7 @@ func TestPPOClip(t *testing.T) {
 // TestPPOClipZeroGradientOutsideTrustRegion: for every ratio above 1 + ε with a positive advantage
 // the token's gradient is exactly zero, and just inside it is −r·A.
 func TestPPOClipZeroGradientOutsideTrustRegion(t *testing.T) {
-	lockThread(t)
+	tensortest.LockThread(t)
 	ratios := []float64{1.2001, 1.3, 2, 10, 1e3, 1.19, 1.0}
 	var lp, adv []float64
 	for i, r := range ratios {
@@ -129,7 +119,7 @@ func TestPPOClipZeroGradientOutsideTrustRegion(t *testing.T) {
 //	r=8   A=+1: w=6,   L = −6·log 0.8,      gradient −6   (clipped, yet still a gradient)
 //	r=0.5 A=−1: w=0.5, L = 0.5·log 0.25,    gradient 0.5
 func TestCISPO(t *testing.T) {
-	lockThread(t)
+	tensortest.LockThread(t)
 	var tp tensor.Scope
 	defer tp.Free()
 	logp := row(t, logs(0.75, 0.8, 0.25), true)
@@ -144,7 +134,7 @@ func TestCISPO(t *testing.T) {
 // TestCISPOGradientIsClippedWeightTimesAdvantage: for random ratios (many far outside any trust
 // region) and advantages, ∂L_t/∂log π_t = −clip(r_t, 0, 1+ε_high)·A_t, never zero for A_t ≠ 0.
 func TestCISPOGradientIsClippedWeightTimesAdvantage(t *testing.T) {
-	lockThread(t)
+	tensortest.LockThread(t)
 	rng := rand.New(rand.NewPCG(7, 8))
 	const n, epsHigh = 500, 5.0
 	lp, old, adv := make([]float64, n), make([]float64, n), make([]float64, n)
@@ -178,7 +168,7 @@ func TestCISPOGradientIsClippedWeightTimesAdvantage(t *testing.T) {
 // TestGRPOIsPPOClipOnGroupAdvantages: the GRPO loss of a group equals PPO-clip with each sample's
 // group-normalised advantage on all of its tokens.
 func TestGRPOIsPPOClipOnGroupAdvantages(t *testing.T) {
-	lockThread(t)
+	tensortest.LockThread(t)
 	rewards := []float64{1, 0, -1}
 	adv := groupAdvantages(rewards) // ≈ [1, 0, −1]
 	var tp tensor.Scope
@@ -193,7 +183,7 @@ func TestGRPOIsPPOClipOnGroupAdvantages(t *testing.T) {
 
 // TestValueLoss: (V − G)² per token, gradient 2(V − G).
 func TestValueLoss(t *testing.T) {
-	lockThread(t)
+	tensortest.LockThread(t)
 	var tp tensor.Scope
 	defer tp.Free()
 	v := row(t, []float64{0.5, -0.2, 1}, true)
@@ -208,7 +198,7 @@ func TestValueLoss(t *testing.T) {
 //	π = 0.5, π_ref = 0.25: ρ = 0.5, k3 = −0.5 − log 0.5 ≈ 0.1931, ∂k3/∂log π = 1 − ρ = 0.5
 //	π = 0.2, π_ref = 0.6:  ρ = 3,   k3 = 2 − log 3 ≈ 0.9014,   ∂k3/∂log π = 1 − ρ = −2
 func TestKLK3(t *testing.T) {
-	lockThread(t)
+	tensortest.LockThread(t)
 	var tp tensor.Scope
 	defer tp.Free()
 	logp := row(t, logs(0.5, 0.2, 0.3), true)
@@ -238,7 +228,7 @@ func TestKLK3(t *testing.T) {
 // TestRatiosStayFinite: a token the current policy finds nearly impossible under a confident
 // behaviour policy (and the reverse) gives finite losses and gradients, not inf or NaN.
 func TestRatiosStayFinite(t *testing.T) {
-	lockThread(t)
+	tensortest.LockThread(t)
 	for _, f := range []struct {
 		name string
 		loss func(tp *tensor.Scope, logp, old, adv *ts.Tensor) *ts.Tensor
@@ -254,7 +244,7 @@ func TestRatiosStayFinite(t *testing.T) {
 		{"k3", func(tp *tensor.Scope, logp, old, _ *ts.Tensor) *ts.Tensor { return klK3(tp, logp, old) }},
 	} {
 		t.Run(f.name, func(t *testing.T) {
-			lockThread(t)
+			tensortest.LockThread(t)
 			var tp tensor.Scope
 			defer tp.Free()
 			logp := row(t, []float64{-200, -0.01, -1}, true)

@@ -2,9 +2,9 @@ package model
 
 import (
 	"math"
-	"runtime"
 	"testing"
 	"tsd/tensor"
+	"tsd/tensor/tensortest"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
@@ -15,8 +15,7 @@ import (
 // values, entropies and every gradient of a float64 model scoring a padded batch, and the logits
 // of a padded batch decoded from a cache by an inference model (fused q/k/v).
 func TestFusedAttentionMatchesExplicit(t *testing.T) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	tensortest.LockThread(t)
 	if !fusedAttention {
 		t.Skipf("libtorch %s has no scaled_dot_product_attention: only the explicit path exists", ts.TorchVersion())
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"tsd/tensor"
+	"tsd/tensor/tensortest"
 
 	"github.com/sugarme/gotch"
 )
@@ -31,8 +32,7 @@ func benchModel(b *testing.B, preset string, vocab int) *Qwen2 {
 }
 
 func benchDecode(b *testing.B, m *Qwen2, batch, promptLen, newTokens int) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	tensortest.LockThread(b)
 	if err := tensor.SetThreads(benchThreads()); err != nil {
 		b.Fatal(err)
 	}
@@ -74,8 +74,7 @@ func BenchmarkDecode15B(b *testing.B) {
 
 // BenchmarkTrainTiny: forward + backward over a batch of 8 sequences of 160 tokens.
 func BenchmarkTrainTiny(b *testing.B) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	tensortest.LockThread(b)
 	m := benchModel(b, "tiny", 320)
 	if err := m.SetTrainable(true); err != nil {
 		b.Fatal(err)

@@ -5,10 +5,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"tsd/tensor"
+	"tsd/tensor/tensortest"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
@@ -31,8 +31,7 @@ func tinyPreset(t *testing.T) *Qwen2 {
 
 // TestSaveLoadBitExact: f32 save then load gives the same bytes for every weight, value head included.
 func TestSaveLoadBitExact(t *testing.T) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	tensortest.LockThread(t)
 	m := tinyPreset(t)
 	dir := t.TempDir()
 	if err := m.Save(dir, gotch.Float); err != nil {
@@ -64,8 +63,7 @@ func TestSaveLoadBitExact(t *testing.T) {
 // TestBF16Checkpoint: a bf16 checkpoint loads into f32 as exactly the bf16-rounded weights, and its
 // logits match those of the original model rounded the same way.
 func TestBF16Checkpoint(t *testing.T) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	tensortest.LockThread(t)
 	m := tinyPreset(t)
 	dir := t.TempDir()
 	if err := m.Save(dir, gotch.BFloat16); err != nil {
@@ -103,8 +101,7 @@ func TestBF16Checkpoint(t *testing.T) {
 
 // TestLoadErrors: each broken checkpoint is refused with an error naming what is wrong.
 func TestLoadErrors(t *testing.T) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	tensortest.LockThread(t)
 	m := tinyPreset(t)
 	good := t.TempDir()
 	if err := m.Save(good, gotch.Float); err != nil {
@@ -166,8 +163,7 @@ func TestLoadErrors(t *testing.T) {
 
 // TestShardedCheckpoint: weights split over two files with an index load like one file.
 func TestShardedCheckpoint(t *testing.T) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	tensortest.LockThread(t)
 	m := tinyPreset(t)
 	dir := t.TempDir()
 	must(t, m.Save(dir, gotch.Float))
@@ -260,8 +256,7 @@ func copyDir(t *testing.T, src string) string {
 // TestF16Checkpoint: an f16 checkpoint (which transformers can write) loads as f32, equal to the
 // f16-rounded weights (libtorch 1.13 has no f16 math on CPU, so the loader converts).
 func TestF16Checkpoint(t *testing.T) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	tensortest.LockThread(t)
 	m := tinyPreset(t)
 	dir := t.TempDir()
 	must(t, m.Save(dir, gotch.Float))

@@ -5,12 +5,13 @@ import (
 	"math"
 	"testing"
 	"tsd/tensor"
+	"tsd/tensor/tensortest"
 
 	"github.com/sugarme/gotch"
 )
 
 func TestClipGradNorm(t *testing.T) {
-	lockThread(t)
+	tensortest.LockThread(t)
 	cases := []struct {
 		name     string
 		maxNorm  float64
@@ -24,7 +25,7 @@ func TestClipGradNorm(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			lockThread(t)
+			tensortest.LockThread(t)
 			a := leaf(t, "a", gotch.Double, []float64{0, 0})
 			b := leaf(t, "b", gotch.Float, []float64{0})
 			none := leaf(t, "no-grad", gotch.Float, []float64{5})
@@ -53,7 +54,7 @@ func TestClipGradNorm(t *testing.T) {
 
 // TestClipGradNormNonFinite: a NaN or infinite gradient is reported and nothing is scaled.
 func TestClipGradNormNonFinite(t *testing.T) {
-	lockThread(t)
+	tensortest.LockThread(t)
 	for _, bad := range []float64{math.NaN(), math.Inf(1)} {
 		a := leaf(t, "a", gotch.Float, []float64{0, 0})
 		b := leaf(t, "b", gotch.Float, []float64{0})
@@ -72,7 +73,7 @@ func TestClipGradNormNonFinite(t *testing.T) {
 }
 
 func TestZeroGrad(t *testing.T) {
-	lockThread(t)
+	tensortest.LockThread(t)
 	a := leaf(t, "a", gotch.Float, []float64{1, 2})
 	none := leaf(t, "none", gotch.Float, []float64{1})
 	addGrad(t, a, []float64{3, 4})

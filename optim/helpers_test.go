@@ -1,7 +1,6 @@
 package optim
 
 import (
-	"runtime"
 	"testing"
 	"tsd/tensor"
 	"unsafe"
@@ -9,16 +8,6 @@ import (
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
 )
-
-// lockThread locks the test to its OS thread with autograd on (an earlier test on the same thread
-// may have left it off).
-func lockThread(t testing.TB) {
-	runtime.LockOSThread()
-	t.Cleanup(runtime.UnlockOSThread)
-	if _, err := ts.GradSetEnabled(true); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // leaf makes a trainable weight holding values.
 func leaf(t testing.TB, name string, dt gotch.DType, values []float64) tensor.Param {

@@ -10,6 +10,7 @@ import (
 	"github.com/sugarme/gotch"
 
 	"tsd/tensor"
+	"tsd/tensor/tensortest"
 )
 
 // twin makes two identical parameter sets: a bf16 weight (with a master copy) and an f32 one.
@@ -38,7 +39,7 @@ func stepWith(t *testing.T, o *AdamW, params []tensor.Param, k int) {
 // TestSaveLoadContinuesBitExact: an optimizer loaded from a saved state (into weights equal to the
 // saved ones) takes the next step to the same bits as the one that kept running.
 func TestSaveLoadContinuesBitExact(t *testing.T) {
-	lockThread(t)
+	tensortest.LockThread(t)
 	pa, pb := twin(t)
 	cfg := DefaultConfig()
 	cfg.LR, cfg.WarmupSteps, cfg.DecaySteps = 1e-2, 2, 10
@@ -80,7 +81,7 @@ func TestSaveLoadContinuesBitExact(t *testing.T) {
 }
 
 func TestLoadRejectsForeignState(t *testing.T) {
-	lockThread(t)
+	tensortest.LockThread(t)
 	pa, _ := twin(t)
 	oa, err := NewAdamW(pa, DefaultConfig())
 	if err != nil {
@@ -118,7 +119,7 @@ func TestLoadRejectsForeignState(t *testing.T) {
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
-			lockThread(t)
+			tensortest.LockThread(t)
 			before := c.o.Steps()
 			if err := c.o.Load(c.path); !errors.Is(err, ErrState) {
 				t.Fatalf("got %v, want ErrState", err)
