@@ -23,8 +23,8 @@ import (
 	"tsd/policy"
 	"tsd/proto/tsd/v1"
 	"tsd/rolloutstream"
+	"tsd/tensor"
 	"tsd/tokenizer"
-	"tsd/torch"
 	"tsd/weights"
 )
 
@@ -35,7 +35,7 @@ type Actor struct {
 	log      *slog.Logger
 	coord    *coordinator.Client
 	dial     func(addr string) (*grpc.ClientConn, error)
-	worker   *torch.Worker
+	worker   *tensor.Worker
 	store    *weights.Store
 	sender   *rolloutstream.Sender
 	problems []countdown.Problem
@@ -95,7 +95,7 @@ func (a *Actor) Run(ctx context.Context) error {
 		return fmt.Errorf("register: %w", err)
 	}
 	a.learner.Store(reg.GetLearner().GetAddr())
-	a.worker = torch.NewWorker()
+	a.worker = tensor.NewWorker()
 	defer a.worker.Close()
 	if err := a.loadFirst(ctx, reg.GetLatest()); err != nil {
 		return err
@@ -246,18 +246,13 @@ func (a *Actor) loadFirst(ctx context.Context, latest *tsdv1.PolicyVersion) erro
 	return nil
 }
 
-// load reads a model directory onto the torch worker.
+// load reads a model directory onto the actor's worker.
 func (a *Actor) load(ctx context.Context, dir string, version uint64) (*policy.Policy, error) {
-	var m *model.Qwen2
-	err := a.worker.Do(ctx, func() error {
-		var err error
-		m, err = model.Load(dir, model.Options{Device: a.cfg.Device})
-		return err
-	})
+	pol, err := policy.Open(ctx, dir, policy.Options{Model: model.Options{Device: a.cfg.Device}, Tokenizer: a.tok, Worker: a.worker, Version: version})
 	if err != nil {
 		return nil, fmt.Errorf("load version %d: %w", version, err)
 	}
-	return policy.NewPolicy(a.worker, m, a.tok, version), nil
+	return pol, nil
 }
 
 // swapIfReady installs the newest fetched version (between waves, so each search uses one).

@@ -15,8 +15,8 @@ import (
 	"tsd/model"
 	"tsd/policy"
 	tsdv1 "tsd/proto/tsd/v1"
+	"tsd/tensor"
 	"tsd/tokenizer"
-	"tsd/torch"
 )
 
 // tinyPolicy is a random tiny model with the tiny tokenizer on a fresh worker.
@@ -30,7 +30,7 @@ func tinyPolicy(t *testing.T) (*policy.Policy, *tokenizer.BPE) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := torch.NewWorker()
+	w := tensor.NewWorker()
 	t.Cleanup(w.Close)
 	var m *model.Qwen2
 	err = w.Do(context.Background(), func() error {

@@ -29,8 +29,8 @@ import (
 	"tsd/model"
 	"tsd/policy"
 	"tsd/sft"
+	"tsd/tensor"
 	"tsd/tokenizer"
-	"tsd/torch"
 )
 
 // Config sizes the demo.
@@ -87,7 +87,7 @@ func Run(ctx context.Context, cfg Config, w io.Writer, log *slog.Logger) (*Resul
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, err
 	}
-	if err := torch.SetThreads(cfg.Threads); err != nil {
+	if err := tensor.SetThreads(cfg.Threads); err != nil {
 		return nil, err
 	}
 	train, test, err := problems(cfg)
@@ -228,22 +228,11 @@ func params(m *model.Qwen2) int64 {
 
 // openPolicy loads a model directory onto a new worker.
 func openPolicy(ctx context.Context, dir string) (*policy.Policy, *tokenizer.BPE, func(), error) {
-	tok, err := tokenizer.Load(dir)
+	pol, err := policy.Open(ctx, dir, policy.Options{Model: model.Options{Device: gotch.CPU}})
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	w := torch.NewWorker()
-	var m *model.Qwen2
-	if err := w.Do(ctx, func() error {
-		var err error
-		m, err = model.Load(dir, model.Options{Device: gotch.CPU})
-		return err
-	}); err != nil {
-		w.Close()
-		return nil, nil, nil, err
-	}
-	pol := policy.NewPolicy(w, m, tok, 0)
-	return pol, tok, func() { pol.Close(); w.Close() }, nil
+	return pol, pol.Tokenizer(), func() { pol.Close() }, nil
 }
 
 // evaluate measures mean@k without search.

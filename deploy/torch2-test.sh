@@ -19,7 +19,7 @@ go=$("$root/deploy/ensure-go.sh")
 
 pkgs=("$@")
 if [ ${#pkgs[@]} -eq 0 ]; then
-	for p in torch tape model policy learner; do
+	for p in tensor model policy learner; do
 		[ -d "$root/$p" ] && pkgs+=("./$p/...")
 	done
 fi

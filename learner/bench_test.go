@@ -13,7 +13,8 @@ import (
 
 	"tsd/model"
 	tsdv1 "tsd/proto/tsd/v1"
-	"tsd/torch"
+	"tsd/tensor"
+	"tsd/tensor/tensortest"
 )
 
 // Benchmarks of one learner step (forward + backward of every micro-batch, the reference model's
@@ -30,8 +31,8 @@ import (
 
 func benchTrainer(b *testing.B, cfg model.Config, lc Config) *Trainer {
 	b.Helper()
-	runtime.LockOSThread()
-	if err := torch.SetThreads(runtime.NumCPU()); err != nil {
+	tensortest.LockThread(b)
+	if err := tensor.SetThreads(runtime.NumCPU()); err != nil {
 		b.Fatal(err)
 	}
 	opts := model.Options{Device: gotch.CPU}

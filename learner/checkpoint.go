@@ -2,6 +2,7 @@ package learner
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -10,13 +11,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 
 	"github.com/sugarme/gotch"
 	"golang.org/x/sys/unix"
 
 	"tsd/model"
+	"tsd/tensor"
 )
 
 // A checkpoint is a directory:
@@ -51,8 +52,10 @@ func (t *Trainer) Save(dir string, cursor json.RawMessage) (err error) {
 	if len(cursor) > 0 && !json.Valid(cursor) {
 		return fmt.Errorf("%w: cursor is not JSON", ErrCheckpoint)
 	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	return t.w.Do(context.Background(), func() error { return t.save(dir, cursor) })
+}
+
+func (t *Trainer) save(dir string, cursor json.RawMessage) error {
 	dir = filepath.Clean(dir)
 	parent := filepath.Dir(dir)
 	if err := os.MkdirAll(parent, 0o755); err != nil {
@@ -113,20 +116,17 @@ func Resume(dir string, ref *model.Qwen2, cfg Config, opts model.Options) (_ *Tr
 	if diff := configDiff(st.Config, cfg); len(diff) > 0 {
 		return nil, nil, fmt.Errorf("%w: %s was written with different %v", ErrCheckpoint, dir, diff)
 	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	opts.Trainable = true
-	policy, err := model.Load(dir, opts)
-	if err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, nil, err
 	}
-	if policy.FreshValueHead() {
-		policy.Close()
-		return nil, nil, fmt.Errorf("%w: %s has no value head", ErrCheckpoint, dir)
-	}
-	t, err := NewTrainer(policy, ref, cfg)
+	w := tensor.NewWorker()
+	var t *Trainer
+	err = w.Do(context.Background(), func() error {
+		t, err = resume(w, dir, ref, cfg, opts)
+		return err
+	})
 	if err != nil {
-		policy.Close()
+		w.Close()
 		return nil, nil, err
 	}
 	defer func() {
@@ -134,9 +134,6 @@ func Resume(dir string, ref *model.Qwen2, cfg Config, opts model.Options) (_ *Tr
 			t.Close()
 		}
 	}()
-	if err := t.opt.Load(filepath.Join(dir, optimizerFile)); err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", ErrCheckpoint, err)
-	}
 	if t.opt.Steps() != st.Step {
 		return nil, nil, fmt.Errorf("%w: %s: optimizer at step %d, trainer state at %d", ErrCheckpoint, dir, t.opt.Steps(), st.Step)
 	}
@@ -151,6 +148,38 @@ func Resume(dir string, ref *model.Qwen2, cfg Config, opts model.Options) (_ *Tr
 		cursor = c.Bytes()
 	}
 	return t, cursor, nil
+}
+
+// resume is Resume's tensor work, on w's thread: the policy, a trainer around it, and the
+// optimizer state. On error nothing stays allocated.
+func resume(w *tensor.Worker, dir string, ref *model.Qwen2, cfg Config, opts model.Options) (*Trainer, error) {
+	opts.Trainable = true
+	policy, err := model.Load(dir, opts)
+	if err != nil {
+		return nil, err
+	}
+	if policy.FreshValueHead() {
+		policy.Close()
+		return nil, fmt.Errorf("%w: %s has no value head", ErrCheckpoint, dir)
+	}
+	if cfg.KLCoef == 0 {
+		ref = nil
+	}
+	if err := checkRef(policy, ref, cfg); err != nil {
+		policy.Close()
+		return nil, err
+	}
+	t, err := makeTrainer(w, policy, ref, cfg)
+	if err != nil {
+		policy.Close()
+		return nil, err
+	}
+	if err := t.opt.Load(filepath.Join(dir, optimizerFile)); err != nil {
+		t.opt.Close()
+		policy.Close()
+		return nil, fmt.Errorf("%w: %w", ErrCheckpoint, err)
+	}
+	return t, nil
 }
 
 func readState(dir string) (trainerState, error) {
@@ -263,6 +292,10 @@ func syncDir(dir string) error {
 
 // Close frees the policy and the optimizer state. The reference model is the caller's.
 func (t *Trainer) Close() {
-	t.opt.Close()
-	t.policy.Close()
+	t.w.Do(context.Background(), func() error { //nolint:errcheck // the worker runs until Close below
+		t.opt.Close()
+		t.policy.Close()
+		return nil
+	})
+	t.w.Close()
 }

@@ -12,6 +12,7 @@ import (
 
 	"tsd/model"
 	tsdv1 "tsd/proto/tsd/v1"
+	"tsd/tensor/tensortest"
 )
 
 // TestResumeBitIdentical: train k steps, save, take one more step (weights A); resume from the
@@ -19,10 +20,10 @@ import (
 // the step's stats, the cursor and the random source. Both an f32 policy and a bf16 one (trained
 // through f32 master weights) are checked.
 func TestResumeBitIdentical(t *testing.T) {
-	lockThread(t)
+	tensortest.LockThread(t)
 	for _, dt := range []gotch.DType{gotch.Float, gotch.BFloat16} {
 		t.Run(dt.String(), func(t *testing.T) {
-			lockThread(t)
+			tensortest.LockThread(t)
 			cfg := testConfig(AlgoMCTS, LossCISPO)
 			cfg.Optim.WarmupSteps, cfg.Optim.DecaySteps = 2, 100 // a non-trivial schedule position
 			ref := refModel(t, 12)
@@ -77,7 +78,7 @@ func TestResumeBitIdentical(t *testing.T) {
 // TestSaveReplacesAtomically: saving over a checkpoint replaces it whole and leaves no temporary
 // directories behind; a save that fails leaves the old checkpoint as it was.
 func TestSaveReplacesAtomically(t *testing.T) {
-	lockThread(t)
+	tensortest.LockThread(t)
 	cfg := testConfig(AlgoMCTS, LossCISPO)
 	tr := newTrainer(t, cfg, 13)
 	parent := t.TempDir()
@@ -124,7 +125,7 @@ func TestSaveReplacesAtomically(t *testing.T) {
 }
 
 func TestResumeErrors(t *testing.T) {
-	lockThread(t)
+	tensortest.LockThread(t)
 	cfg := testConfig(AlgoMCTS, LossCISPO)
 	tr := newTrainer(t, cfg, 14)
 	ref := refModel(t, 14)
@@ -169,7 +170,7 @@ func TestResumeErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			lockThread(t)
+			tensortest.LockThread(t)
 			back, _, err := Resume(c.dir, ref, c.cfg, model.Options{Device: gotch.CPU})
 			if err == nil {
 				back.Close()
@@ -181,7 +182,7 @@ func TestResumeErrors(t *testing.T) {
 		})
 	}
 	t.Run("micro-batch may change", func(t *testing.T) {
-		lockThread(t)
+		tensortest.LockThread(t)
 		c := cfg
 		c.MicroBatch = 1
 		back, _, err := Resume(good, ref, c, model.Options{Device: gotch.CPU})

@@ -1,7 +1,7 @@
 package learner
 
 import (
-	"tsd/tape"
+	"tsd/tensor"
 
 	"github.com/sugarme/gotch/ts"
 )
@@ -20,7 +20,7 @@ import (
 //
 // All inputs are (B, T); logp carries the gradient. It returns the loss (B, T) and, as 0/1, whether
 // each token's weight was clipped (r_t > 1 + ε_high).
-func cispo(tp *tape.Tape, logp, logpOld, adv *ts.Tensor, epsHigh float64) (loss, clipped *ts.Tensor) {
+func cispo(tp *tensor.Scope, logp, logpOld, adv *ts.Tensor, epsHigh float64) (loss, clipped *ts.Tensor) {
 	r := ratio(tp, logp, logpOld)                                 // r_t
 	w := tp.T(r.Clamp(tp.Scalar(0), tp.Scalar(1+epsHigh), false)) // clip(r_t, 0, 1+ε_high)
 	w = tp.T(w.Detach(false))                                     // sg(·)

@@ -14,11 +14,12 @@
 //  1. Make the policy and the frozen reference (model.Load of the initial checkpoint, twice), then
 //     NewTrainer(policy, ref, cfg); or Resume(dir, ref, cfg, opts) after a restart.
 //  2. Check incoming rollouts with CheckRollout (any goroutine) and buffer the good ones.
-//  3. On the trainer's goroutine, call Step with up to GlobalBatch samples' worth of rollouts; log
+//  3. From one goroutine at a time, call Step with up to GlobalBatch samples' worth of rollouts; log
 //     StepStats.Metrics(). A Step error leaves the weights as they were.
 //  4. Every few steps, Save(dir, cursor) the checkpoint (the cursor is the service's own resume
-//     state, e.g. its position in the write-ahead log) and publish Policy() (model.Save in bf16 for
-//     the actors) once Save has returned.
+//     state, e.g. its position in the write-ahead log) and publish the weights (SaveWeights in bf16
+//     for the actors) once Save has returned. The trainer's tensor work runs on its own
+//     tensor.Worker, so no caller locks its thread.
 //  5. Close the trainer, then the reference.
 //
 // Algorithms (Config.Algo) and what they train:

@@ -12,6 +12,4 @@ var (
 	// ErrCheckpoint is a checkpoint directory that is missing, incomplete, or was written with a
 	// different configuration.
 	ErrCheckpoint = errors.New("learner checkpoint")
-	// ErrTorch wraps an error libtorch raised (out of memory, a stubbed op).
-	ErrTorch = errors.New("libtorch")
 )

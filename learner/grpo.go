@@ -1,7 +1,7 @@
 package learner
 
 import (
-	"tsd/tape"
+	"tsd/tensor"
 
 	"github.com/sugarme/gotch/ts"
 )
@@ -15,6 +15,6 @@ import (
 //
 // and the KL penalty to the reference model is the same k3 term the trainer adds for every
 // algorithm. The AlgoCISPO baseline uses the same group advantages with the cispo loss.
-func grpo(tp *tape.Tape, logp, logpOld, groupAdv *ts.Tensor, eps float64) (loss, clipped *ts.Tensor) {
+func grpo(tp *tensor.Scope, logp, logpOld, groupAdv *ts.Tensor, eps float64) (loss, clipped *ts.Tensor) {
 	return ppoClip(tp, logp, logpOld, groupAdv, eps)
 }

@@ -1,7 +1,7 @@
 package learner
 
 import (
-	"tsd/tape"
+	"tsd/tensor"
 
 	"github.com/sugarme/gotch/ts"
 )
@@ -16,7 +16,7 @@ import (
 // it; under samples from π_θ its mean is the true KL, with lower variance than −log ρ. π_ref is the
 // frozen initial model, so the term keeps the distilled policy near where it started. logp carries
 // the gradient; logpRef is detached. Both are (B, T).
-func klK3(tp *tape.Tape, logp, logpRef *ts.Tensor) *ts.Tensor {
+func klK3(tp *tensor.Scope, logp, logpRef *ts.Tensor) *ts.Tensor {
 	logRho := logRatio(tp, logpRef, logp)                                    // log ρ_t
 	rho := tp.T(logRho.Exp(false))                                           // ρ_t
 	return tp.T(tp.T(rho.SubScalar(tp.Scalar(1), false)).Sub(logRho, false)) // (ρ_t − 1) − log ρ_t

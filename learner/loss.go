@@ -4,7 +4,7 @@ import (
 	"github.com/sugarme/gotch/ts"
 
 	"tsd/model"
-	"tsd/tape"
+	"tsd/tensor"
 )
 
 // The batch loss, token-level: every term ℓ is per generated token, averaged over each sequence's
@@ -27,13 +27,13 @@ type batchInputs struct {
 
 // inputs lays out the micro-batch's per-token data on the host and copies it to the device. For
 // single-trajectory algorithms it reads the value head's outputs (detached) to compute GAE.
-func (t *Trainer) inputs(tp *tape.Tape, mb []sample, n int, sc *model.Scores, acc *tally) batchInputs {
+func (t *Trainer) inputs(tp *tensor.Scope, mb []sample, n int, sc *model.Scores, acc *tally) batchInputs {
 	shape, err := sc.LogProbs.Size()
-	tape.Check(err)
+	tensor.Check(err)
 	B, T1 := int(shape[0]), int(shape[1])
 	var values []float64
 	if !t.cfg.group() {
-		values = tape.Float64s(sc.Values) // (B·(T−1))
+		values = tensor.Float64s(sc.Values) // (B·(T−1))
 	}
 	mask, weight := make([]float64, B*T1), make([]float64, B*T1)
 	old, adv, ret := make([]float64, B*T1), make([]float64, B*T1), make([]float64, B*T1)
@@ -51,7 +51,7 @@ func (t *Trainer) inputs(tp *tape.Tape, mb []sample, n int, sc *model.Scores, ac
 		}
 	}
 	dt, dev := sc.LogProbs.DType(), t.policy.Device()
-	tensor := func(x []float64) *ts.Tensor { return tape.FromFloat64s(tp, x, shape, dt, dev) }
+	tensor := func(x []float64) *ts.Tensor { return tensor.FromFloat64s(tp, x, shape, dt, dev) }
 	return batchInputs{mask: tensor(mask), weight: tensor(weight), old: tensor(old), adv: tensor(adv), ret: tensor(ret)}
 }
 
@@ -71,7 +71,7 @@ func (t *Trainer) advantages(s sample, values []float64, first int) (adv, ret []
 
 // loss builds the micro-batch's share of the batch loss (a scalar to call Backward on) and adds
 // each term's share to acc.
-func (t *Trainer) loss(tp *tape.Tape, in batchInputs, sc *model.Scores, refLP *ts.Tensor, acc *tally) *ts.Tensor {
+func (t *Trainer) loss(tp *tensor.Scope, in batchInputs, sc *model.Scores, refLP *ts.Tensor, acc *tally) *ts.Tensor {
 	logp := tp.T(sc.LogProbs.Mul(in.mask, false)) // padding → 0, so no exp sees a stray value
 	var pol, clipped *ts.Tensor
 	switch {
@@ -102,7 +102,7 @@ func (t *Trainer) loss(tp *tape.Tape, in batchInputs, sc *model.Scores, refLP *t
 		parts = append(parts, part{&acc.entropy, sc.Entropy})
 	}
 	loss := weighted(tp, total, in.weight)
-	tape.NoGrad(func() {
+	tensor.NoGrad(func() {
 		staleness := klK3(tp, in.old, logp) // k3 of π_θ/π_b: how stale the data is
 		parts = append(parts, part{&acc.approxKL, staleness}, part{&acc.total, total})
 		acc.add(tp, parts, in.weight)
@@ -111,6 +111,6 @@ func (t *Trainer) loss(tp *tape.Tape, in batchInputs, sc *model.Scores, refLP *t
 }
 
 // weighted is Σ x⊙w, a scalar.
-func weighted(tp *tape.Tape, x, w *ts.Tensor) *ts.Tensor {
+func weighted(tp *tensor.Scope, x, w *ts.Tensor) *ts.Tensor {
 	return tp.T(tp.T(x.Mul(w, false)).Sum(x.DType(), false))
 }

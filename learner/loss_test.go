@@ -3,9 +3,9 @@ package learner
 import (
 	"math"
 	"math/rand/v2"
-	"runtime"
 	"testing"
-	"tsd/tape"
+	"tsd/tensor"
+	"tsd/tensor/tensortest"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
@@ -14,16 +14,6 @@ import (
 // Hand-computed examples of every loss on pure tensors (no model), and gradient checks: each loss
 // is summed (Σ_t L_t) and differentiated with respect to the log-probs, which are a leaf here, so
 // ∇log π = 1 and the gradient of token t is ∂L_t/∂log π_t.
-
-// lockThread locks the test to its OS thread with autograd on (an earlier test on the same thread
-// may have left it off).
-func lockThread(t testing.TB) {
-	runtime.LockOSThread()
-	t.Cleanup(runtime.UnlockOSThread)
-	if _, err := ts.GradSetEnabled(true); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // row makes a (1, T) f64 tensor; grad turns it into a leaf requiring gradients.
 func row(t testing.TB, x []float64, grad bool) *ts.Tensor {
@@ -54,7 +44,7 @@ func lossAndGrad(t testing.TB, loss, logp *ts.Tensor) (vals, grad []float64) {
 	}
 	g := logp.MustGrad(false)
 	defer g.MustDrop()
-	return tape.Float64s(loss), tape.Float64s(g)
+	return tensor.Float64s(loss), tensor.Float64s(g)
 }
 
 func checkAll(t *testing.T, what string, got, want []float64) {
@@ -76,8 +66,8 @@ func checkAll(t *testing.T, what string, got, want []float64) {
 //	r=1.1 A=−1: min(−1.1, −1.1)      = −1.1 → L = 1.1,  gradient −r·A = 1.1
 //	r=0.5 A=−1: min(−0.5, 0.8·−1)    = −0.8 → L = 0.8,  gradient 0 (outside the region, A < 0)
 func TestPPOClip(t *testing.T) {
-	lockThread(t)
-	var tp tape.Tape
+	tensortest.LockThread(t)
+	var tp tensor.Scope
 	defer tp.Free()
 	logp := row(t, logs(0.75, 0.25, 0.55, 0.25), true)
 	old := row(t, logs(0.5, 0.5, 0.5, 0.5), false)
@@ -86,20 +76,20 @@ func TestPPOClip(t *testing.T) {
 	vals, grad := lossAndGrad(t, loss, logp)
 	checkAll(t, "loss", vals, []float64{-2.4, -1, 1.1, 0.8})
 	checkAll(t, "gradient", grad, []float64{0, -1, 1.1, 0})
-	checkAll(t, "clipped", tape.Float64s(clipped), []float64{1, 1, 0, 1})
+	checkAll(t, "clipped", tensor.Float64s(clipped), []float64{1, 1, 0, 1})
 }
 
 // TestPPOClipZeroGradientOutsideTrustRegion: for every ratio above 1 + ε with a positive advantage
 // the token's gradient is exactly zero, and just inside it is −r·A.
 func TestPPOClipZeroGradientOutsideTrustRegion(t *testing.T) {
-	lockThread(t)
+	tensortest.LockThread(t)
 	ratios := []float64{1.2001, 1.3, 2, 10, 1e3, 1.19, 1.0}
 	var lp, adv []float64
 	for i, r := range ratios {
 		lp = append(lp, math.Log(r*0.001))
 		adv = append(adv, 0.5+float64(i))
 	}
-	var tp tape.Tape
+	var tp tensor.Scope
 	defer tp.Free()
 	old := make([]float64, len(ratios))
 	for i := range old {
@@ -108,7 +98,7 @@ func TestPPOClipZeroGradientOutsideTrustRegion(t *testing.T) {
 	logp := row(t, lp, true)
 	loss, clipped := ppoClip(&tp, logp, row(t, old, false), row(t, adv, false), 0.2)
 	_, grad := lossAndGrad(t, loss, logp)
-	cl := tape.Float64s(clipped)
+	cl := tensor.Float64s(clipped)
 	for i, r := range ratios {
 		inside := r <= 1.2
 		if want := -r * adv[i]; inside && !near(grad[i], want, 1e-9) {
@@ -129,8 +119,8 @@ func TestPPOClipZeroGradientOutsideTrustRegion(t *testing.T) {
 //	r=8   A=+1: w=6,   L = −6·log 0.8,      gradient −6   (clipped, yet still a gradient)
 //	r=0.5 A=−1: w=0.5, L = 0.5·log 0.25,    gradient 0.5
 func TestCISPO(t *testing.T) {
-	lockThread(t)
-	var tp tape.Tape
+	tensortest.LockThread(t)
+	var tp tensor.Scope
 	defer tp.Free()
 	logp := row(t, logs(0.75, 0.8, 0.25), true)
 	old := row(t, logs(0.5, 0.1, 0.5), false)
@@ -138,13 +128,13 @@ func TestCISPO(t *testing.T) {
 	vals, grad := lossAndGrad(t, loss, logp)
 	checkAll(t, "loss", vals, []float64{-3 * math.Log(0.75), -6 * math.Log(0.8), 0.5 * math.Log(0.25)})
 	checkAll(t, "gradient", grad, []float64{-3, -6, 0.5})
-	checkAll(t, "clipped", tape.Float64s(clipped), []float64{0, 1, 0})
+	checkAll(t, "clipped", tensor.Float64s(clipped), []float64{0, 1, 0})
 }
 
 // TestCISPOGradientIsClippedWeightTimesAdvantage: for random ratios (many far outside any trust
 // region) and advantages, ∂L_t/∂log π_t = −clip(r_t, 0, 1+ε_high)·A_t, never zero for A_t ≠ 0.
 func TestCISPOGradientIsClippedWeightTimesAdvantage(t *testing.T) {
-	lockThread(t)
+	tensortest.LockThread(t)
 	rng := rand.New(rand.NewPCG(7, 8))
 	const n, epsHigh = 500, 5.0
 	lp, old, adv := make([]float64, n), make([]float64, n), make([]float64, n)
@@ -153,7 +143,7 @@ func TestCISPOGradientIsClippedWeightTimesAdvantage(t *testing.T) {
 		old[i] = -8 * rng.Float64()
 		adv[i] = 4*rng.Float64() - 2
 	}
-	var tp tape.Tape
+	var tp tensor.Scope
 	defer tp.Free()
 	logp := row(t, lp, true)
 	loss, _ := cispo(&tp, logp, row(t, old, false), row(t, adv, false), epsHigh)
@@ -178,10 +168,10 @@ func TestCISPOGradientIsClippedWeightTimesAdvantage(t *testing.T) {
 // TestGRPOIsPPOClipOnGroupAdvantages: the GRPO loss of a group equals PPO-clip with each sample's
 // group-normalised advantage on all of its tokens.
 func TestGRPOIsPPOClipOnGroupAdvantages(t *testing.T) {
-	lockThread(t)
+	tensortest.LockThread(t)
 	rewards := []float64{1, 0, -1}
 	adv := groupAdvantages(rewards) // ≈ [1, 0, −1]
-	var tp tape.Tape
+	var tp tensor.Scope
 	defer tp.Free()
 	// One token per sample: ratios 1.5, 1, 0.9.
 	logp := row(t, logs(0.75, 0.5, 0.45), true)
@@ -193,8 +183,8 @@ func TestGRPOIsPPOClipOnGroupAdvantages(t *testing.T) {
 
 // TestValueLoss: (V − G)² per token, gradient 2(V − G).
 func TestValueLoss(t *testing.T) {
-	lockThread(t)
-	var tp tape.Tape
+	tensortest.LockThread(t)
+	var tp tensor.Scope
 	defer tp.Free()
 	v := row(t, []float64{0.5, -0.2, 1}, true)
 	loss := valueLoss(&tp, v, row(t, []float64{1, 1, 1}, false))
@@ -208,8 +198,8 @@ func TestValueLoss(t *testing.T) {
 //	π = 0.5, π_ref = 0.25: ρ = 0.5, k3 = −0.5 − log 0.5 ≈ 0.1931, ∂k3/∂log π = 1 − ρ = 0.5
 //	π = 0.2, π_ref = 0.6:  ρ = 3,   k3 = 2 − log 3 ≈ 0.9014,   ∂k3/∂log π = 1 − ρ = −2
 func TestKLK3(t *testing.T) {
-	lockThread(t)
-	var tp tape.Tape
+	tensortest.LockThread(t)
+	var tp tensor.Scope
 	defer tp.Free()
 	logp := row(t, logs(0.5, 0.2, 0.3), true)
 	kl := klK3(&tp, logp, row(t, logs(0.25, 0.6, 0.3), false))
@@ -223,12 +213,12 @@ func TestKLK3(t *testing.T) {
 	for i := range a {
 		a[i], b[i] = -30*rng.Float64(), -30*rng.Float64()
 	}
-	for i, x := range tape.Float64s(klK3(&tp, row(t, a, false), row(t, b, false))) {
+	for i, x := range tensor.Float64s(klK3(&tp, row(t, a, false), row(t, b, false))) {
 		if !(x >= 0) || math.IsInf(x, 0) {
 			t.Fatalf("k3(log π = %v, log π_ref = %v) = %v", a[i], b[i], x)
 		}
 	}
-	for i, x := range tape.Float64s(klK3(&tp, row(t, a, false), row(t, a, false))) {
+	for i, x := range tensor.Float64s(klK3(&tp, row(t, a, false), row(t, a, false))) {
 		if x != 0 {
 			t.Fatalf("k3 of equal log-probs %v = %v, want 0", a[i], x)
 		}
@@ -238,24 +228,24 @@ func TestKLK3(t *testing.T) {
 // TestRatiosStayFinite: a token the current policy finds nearly impossible under a confident
 // behaviour policy (and the reverse) gives finite losses and gradients, not inf or NaN.
 func TestRatiosStayFinite(t *testing.T) {
-	lockThread(t)
+	tensortest.LockThread(t)
 	for _, f := range []struct {
 		name string
-		loss func(tp *tape.Tape, logp, old, adv *ts.Tensor) *ts.Tensor
+		loss func(tp *tensor.Scope, logp, old, adv *ts.Tensor) *ts.Tensor
 	}{
-		{"ppo", func(tp *tape.Tape, logp, old, adv *ts.Tensor) *ts.Tensor {
+		{"ppo", func(tp *tensor.Scope, logp, old, adv *ts.Tensor) *ts.Tensor {
 			l, _ := ppoClip(tp, logp, old, adv, 0.2)
 			return l
 		}},
-		{"cispo", func(tp *tape.Tape, logp, old, adv *ts.Tensor) *ts.Tensor {
+		{"cispo", func(tp *tensor.Scope, logp, old, adv *ts.Tensor) *ts.Tensor {
 			l, _ := cispo(tp, logp, old, adv, 5)
 			return l
 		}},
-		{"k3", func(tp *tape.Tape, logp, old, _ *ts.Tensor) *ts.Tensor { return klK3(tp, logp, old) }},
+		{"k3", func(tp *tensor.Scope, logp, old, _ *ts.Tensor) *ts.Tensor { return klK3(tp, logp, old) }},
 	} {
 		t.Run(f.name, func(t *testing.T) {
-			lockThread(t)
-			var tp tape.Tape
+			tensortest.LockThread(t)
+			var tp tensor.Scope
 			defer tp.Free()
 			logp := row(t, []float64{-200, -0.01, -1}, true)
 			vals, grad := lossAndGrad(t, f.loss(&tp, logp, row(t, []float64{-0.01, -200, -1}, false), row(t, []float64{1, -1, 1}, false)), logp)

@@ -1,7 +1,7 @@
 package learner
 
 import (
-	"tsd/tape"
+	"tsd/tensor"
 
 	"github.com/sugarme/gotch/ts"
 )
@@ -19,7 +19,7 @@ import (
 //
 // All inputs are (B, T); logp carries the gradient. It returns the loss (B, T) and, as 0/1, whether
 // each token's ratio lies outside the trust region (the clip fraction's numerator).
-func ppoClip(tp *tape.Tape, logp, logpOld, adv *ts.Tensor, eps float64) (loss, clipped *ts.Tensor) {
+func ppoClip(tp *tensor.Scope, logp, logpOld, adv *ts.Tensor, eps float64) (loss, clipped *ts.Tensor) {
 	r := ratio(tp, logp, logpOld)                                         // r_t
 	unclipped := tp.T(r.Mul(adv, false))                                  // r_t·A_t
 	rc := tp.T(r.Clamp(tp.Scalar(1-eps), tp.Scalar(1+eps), false))        // clip(r_t, 1−ε, 1+ε)
@@ -30,7 +30,7 @@ func ppoClip(tp *tape.Tape, logp, logpOld, adv *ts.Tensor, eps float64) (loss, c
 }
 
 // outside is 1 where x < lo or x > hi and 0 elsewhere, detached, in x's dtype.
-func outside(tp *tape.Tape, x *ts.Tensor, lo, hi float64) *ts.Tensor {
+func outside(tp *tensor.Scope, x *ts.Tensor, lo, hi float64) *ts.Tensor {
 	below := tp.T(x.Lt(tp.Scalar(lo), false))
 	above := tp.T(x.Gt(tp.Scalar(hi), false))
 	either := tp.T(below.LogicalOr(above, false))

@@ -1,7 +1,7 @@
 package learner
 
 import (
-	"tsd/tape"
+	"tsd/tensor"
 
 	"github.com/sugarme/gotch/ts"
 )
@@ -12,12 +12,12 @@ import (
 const maxLogRatio = 20
 
 // logRatio is clamp(logA − logB, ±maxLogRatio) elementwise: log(π_A/π_B) at the sampled tokens.
-func logRatio(tp *tape.Tape, logA, logB *ts.Tensor) *ts.Tensor {
+func logRatio(tp *tensor.Scope, logA, logB *ts.Tensor) *ts.Tensor {
 	d := tp.T(logA.Sub(logB, false))
 	return tp.T(d.Clamp(tp.Scalar(-maxLogRatio), tp.Scalar(maxLogRatio), false))
 }
 
 // ratio is exp(logRatio(logA, logB)): π_A/π_B at the sampled tokens.
-func ratio(tp *tape.Tape, logA, logB *ts.Tensor) *ts.Tensor {
+func ratio(tp *tensor.Scope, logA, logB *ts.Tensor) *ts.Tensor {
 	return tp.T(logRatio(tp, logA, logB).Exp(false))
 }

@@ -227,7 +227,7 @@ func (s *Service) export(v uint64) (*tsdv1.WeightManifest, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-	if err := s.trainer.Policy().Save(tmp, s.cfg.PublishDType); err != nil {
+	if err := s.trainer.SaveWeights(tmp, s.cfg.PublishDType); err != nil {
 		return nil, err
 	}
 	for _, name := range []string{"tokenizer.json", "tokenizer_config.json"} {

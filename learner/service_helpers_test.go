@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"tsd/model"
 	tsdv1 "tsd/proto/tsd/v1"
 	"tsd/rpc"
+	"tsd/tensor/tensortest"
 	"tsd/tokenizer"
 	"tsd/weights"
 )
@@ -68,8 +68,7 @@ func (o rigOptions) log() *slog.Logger {
 // writeTinyModel writes the tiny preset (random weights) and its tokenizer into dir.
 func writeTinyModel(t testing.TB, dir string) {
 	t.Helper()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	tensortest.LockThread(t)
 	if err := tokenizer.WriteTiny(dir); err != nil {
 		t.Fatal(err)
 	}

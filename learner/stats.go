@@ -1,7 +1,7 @@
 package learner
 
 import (
-	"tsd/tape"
+	"tsd/tensor"
 
 	"github.com/sugarme/gotch/ts"
 )
@@ -84,12 +84,12 @@ type part struct {
 }
 
 // add adds Σ x⊙w of each part to its field, reading all of them back in one host copy.
-func (a *tally) add(tp *tape.Tape, parts []part, w *ts.Tensor) {
+func (a *tally) add(tp *tensor.Scope, parts []part, w *ts.Tensor) {
 	sums := make([]*ts.Tensor, len(parts))
 	for i, p := range parts {
 		sums[i] = weighted(tp, p.x, w)
 	}
-	vals := tape.Float64s(tp.T(ts.Stack(sums, 0)))
+	vals := tensor.Float64s(tp.T(ts.Stack(sums, 0)))
 	for i, p := range parts {
 		*p.dst += vals[i]
 	}

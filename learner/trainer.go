@@ -1,30 +1,32 @@
 package learner
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
-	"runtime"
 
+	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
 
 	"tsd/model"
 	"tsd/optim"
 	tsdv1 "tsd/proto/tsd/v1"
-	"tsd/tape"
+	"tsd/tensor"
 )
 
 // Trainer turns batches of rollouts into optimizer steps on a policy (see the package doc for the
 // caller's duties).
 //
-// Torch work runs on the calling goroutine, which each method locks to its OS thread for its
-// duration (libtorch's grad mode and gotch's error slot are per thread). A Trainer is not safe for
-// concurrent use: one goroutine calls Step, Save and Close, one after another. CheckRollout alone
+// Tensor work runs on the trainer's own tensor.Worker (libtorch's grad mode and gotch's error slot
+// are per thread), so callers need not lock their goroutine. A Trainer is not safe for concurrent
+// use: one goroutine calls Step, Save, SaveWeights and Close, one after another. CheckRollout alone
 // touches no tensors and may be called from any goroutine.
 type Trainer struct {
+	w      *tensor.Worker // owned: Close stops it
 	cfg    Config
-	policy *model.Qwen2  // owned: Close frees it
-	ref    *model.Qwen2  // frozen KL reference, not owned; nil when KLCoef is 0
-	params []model.Param // the weights the optimizer trains
+	policy *model.Qwen2   // owned: Close frees it
+	ref    *model.Qwen2   // frozen KL reference, not owned; nil when KLCoef is 0
+	params []tensor.Param // the weights the optimizer trains
 	opt    *optim.AdamW
 	pcg    *rand.PCG // Rand's source; its state is checkpointed
 	rng    *rand.Rand
@@ -50,12 +52,24 @@ func NewTrainer(policy, ref *model.Qwen2, cfg Config) (_ *Trainer, err error) {
 	if err := checkRef(policy, ref, cfg); err != nil {
 		return nil, err
 	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	w := tensor.NewWorker()
+	var t *Trainer
+	if err := w.Do(context.Background(), func() (err error) {
+		t, err = makeTrainer(w, policy, ref, cfg)
+		return err
+	}); err != nil {
+		w.Close()
+		return nil, err
+	}
+	return t, nil
+}
+
+// makeTrainer is NewTrainer on w's thread, after the checks.
+func makeTrainer(w *tensor.Worker, policy, ref *model.Qwen2, cfg Config) (*Trainer, error) {
 	if err := policy.SetTrainable(true); err != nil {
 		return nil, err
 	}
-	var params []model.Param
+	var params []tensor.Param
 	for _, p := range policy.Params() {
 		if cfg.trainsValue() || !model.IsValueHead(p.Name) {
 			params = append(params, p)
@@ -68,7 +82,7 @@ func NewTrainer(policy, ref *model.Qwen2, cfg Config) (_ *Trainer, err error) {
 	pcg := rand.NewPCG(cfg.Seed, pcgStream)
 	mc := policy.Config()
 	return &Trainer{
-		cfg: cfg, policy: policy, ref: ref, params: params, opt: opt, pcg: pcg, rng: rand.New(pcg),
+		w: w, cfg: cfg, policy: policy, ref: ref, params: params, opt: opt, pcg: pcg, rng: rand.New(pcg),
 		lim: limits{vocab: mc.VocabSize, maxLen: mc.MaxPositionEmbeddings},
 	}, nil
 }
@@ -94,6 +108,11 @@ func (t *Trainer) Config() Config { return t.cfg }
 // the trainer and changes with every Step.
 func (t *Trainer) Policy() *model.Qwen2 { return t.policy }
 
+// SaveWeights writes the policy's weights to dir in dtype (model.Save), on the trainer's worker.
+func (t *Trainer) SaveWeights(dir string, dtype gotch.DType) error {
+	return t.w.Do(context.Background(), func() error { return t.policy.Save(dir, dtype) })
+}
+
 // Steps is the number of optimizer steps taken (checkpoints included).
 func (t *Trainer) Steps() int64 { return t.opt.Steps() }
 
@@ -111,9 +130,15 @@ func (t *Trainer) CheckRollout(r *tsdv1.Rollout) error { return t.cfg.checkRollo
 // them in micro-batches, accumulates the gradient of the batch loss, clips it, and applies AdamW at
 // the schedule's rate. On error no weight has changed (short of a libtorch failure inside the update
 // itself); a gradient norm that is not finite is reported as optim.ErrNonFinite and skips the update.
-func (t *Trainer) Step(rollouts []*tsdv1.Rollout) (StepStats, error) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+func (t *Trainer) Step(rollouts []*tsdv1.Rollout) (st StepStats, err error) {
+	err = t.w.Do(context.Background(), func() (err error) {
+		st, err = t.step(rollouts)
+		return err
+	})
+	return st, err
+}
+
+func (t *Trainer) step(rollouts []*tsdv1.Rollout) (StepStats, error) {
 	samples, err := t.cfg.flatten(rollouts, t.lim)
 	if err != nil {
 		return StepStats{}, err
@@ -159,18 +184,18 @@ func (t *Trainer) micro(mb []sample, n int, acc *tally) (err error) {
 	// Grad mode is per thread, and a no-grad region that ran earlier on this thread may not have
 	// restored it (gotch builds without tsd's compat fixes read its previous state as garbage).
 	if _, err := ts.GradSetEnabled(true); err != nil {
-		return fmt.Errorf("%w: %v", ErrTorch, err)
+		return fmt.Errorf("%w: %v", tensor.ErrTorch, err)
 	}
 	sc, err := t.policy.Score(seqs, model.ScoreOptions{Entropy: t.cfg.EntropyCoef > 0})
 	if err != nil {
 		return err
 	}
 	defer sc.Close()
-	defer tape.Catch(&err, ErrTorch)
-	var tp tape.Tape
+	defer tensor.Catch(&err)
+	var tp tensor.Scope
 	defer tp.Free()
 	in := t.inputs(&tp, mb, n, sc, acc)
 	loss := t.loss(&tp, in, sc, refLP, acc)
-	tape.Check(loss.Backward())
+	tensor.Check(loss.Backward())
 	return nil
 }

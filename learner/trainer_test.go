@@ -12,7 +12,8 @@ import (
 	"tsd/model"
 	"tsd/optim"
 	tsdv1 "tsd/proto/tsd/v1"
-	"tsd/tape"
+	"tsd/tensor"
+	"tsd/tensor/tensortest"
 )
 
 func newTrainer(t testing.TB, cfg Config, seed int64) *Trainer {
@@ -59,9 +60,9 @@ func scoreOne(t testing.TB, m *model.Qwen2, prompt, completion []int32, entropy 
 	}
 	defer s.Close()
 	P, L := len(prompt), len(completion)
-	out := scored{logp: tape.Float64s(s.LogProbs)[P-1 : P-1+L], value: tape.Float64s(s.Values)[P-1 : P-1+L]}
+	out := scored{logp: tensor.Float64s(s.LogProbs)[P-1 : P-1+L], value: tensor.Float64s(s.Values)[P-1 : P-1+L]}
 	if entropy {
-		out.entropy = tape.Float64s(s.Entropy)[P-1 : P-1+L]
+		out.entropy = tensor.Float64s(s.Entropy)[P-1 : P-1+L]
 	}
 	return out
 }
@@ -75,7 +76,7 @@ func scoreOne(t testing.TB, m *model.Qwen2, prompt, completion []int32, entropy 
 // surrogate −sg(w)·A·log π it differentiates has no meaningful value across steps, since its weight
 // grows with the ratio it is pushing up. The reported losses are logged for reference.
 func TestFiftyStepsLearn(t *testing.T) {
-	lockThread(t)
+	tensortest.LockThread(t)
 	cases := []struct {
 		name, algo, loss string
 		prompts, samples int
@@ -88,7 +89,7 @@ func TestFiftyStepsLearn(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			lockThread(t)
+			tensortest.LockThread(t)
 			cfg := testConfig(c.algo, c.loss)
 			tr := newTrainer(t, cfg, 1)
 			ref := refModel(t, 1)
@@ -194,7 +195,7 @@ func meanOver(lp, adv [][][]float64, sign float64) float64 {
 // from the model's own scores of each sequence alone (no batching, no padding), with stale
 // behaviour log-probs so that some ratios leave the trust region.
 func TestStepMatchesDefinition(t *testing.T) {
-	lockThread(t)
+	tensortest.LockThread(t)
 	cases := []struct {
 		name, algo, loss string
 		prompts, samples int
@@ -206,7 +207,7 @@ func TestStepMatchesDefinition(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			lockThread(t)
+			tensortest.LockThread(t)
 			cfg := testConfig(c.algo, c.loss)
 			cfg.EntropyCoef, cfg.EpsHigh = 0.01, 0.3 // small ε_high so CISPO clips some weights
 			tr := newTrainer(t, cfg, 3)
@@ -312,7 +313,7 @@ func definition(t *testing.T, cfg Config, policy, ref *model.Qwen2, rollouts []*
 // TestMicroBatchInvariance: splitting a step into micro-batches of 1, 3 or all samples gives the
 // same loss, gradient norm and update (to f32 rounding): accumulation reproduces the batch gradient.
 func TestMicroBatchInvariance(t *testing.T) {
-	lockThread(t)
+	tensortest.LockThread(t)
 	var base StepStats
 	var baseW map[string][]byte
 	for i, mb := range []int{32, 1, 3} {
@@ -360,7 +361,7 @@ func f32s(b []byte) []float32 {
 // TestGroupStepLeavesValueHead: group algorithms train no value head: its weights do not move and
 // the optimizer holds no state for it.
 func TestGroupStepLeavesValueHead(t *testing.T) {
-	lockThread(t)
+	tensortest.LockThread(t)
 	tr := newTrainer(t, testConfig(AlgoGRPO, ""), 8)
 	before := weightBytes(tr.Policy())
 	rollouts := sampleRollouts(t, tr.Policy(), tsdv1.Algo_ALGO_GROUP, 2, 4, 9, false)
@@ -381,7 +382,7 @@ func TestGroupStepLeavesValueHead(t *testing.T) {
 // TestStepRejectsBadRolloutsUnchanged: a bad rollout anywhere in the batch fails the whole step
 // with ErrRollout before any weight changes.
 func TestStepRejectsBadRolloutsUnchanged(t *testing.T) {
-	lockThread(t)
+	tensortest.LockThread(t)
 	tr := newTrainer(t, testConfig(AlgoMCTS, LossCISPO), 10)
 	rollouts := sampleRollouts(t, tr.Policy(), tsdv1.Algo_ALGO_MCTS, 3, 1, 11, true)
 	rollouts[2].Samples[0].Logprobs = rollouts[2].Samples[0].Logprobs[1:]
@@ -405,13 +406,13 @@ func TestStepRejectsBadRolloutsUnchanged(t *testing.T) {
 // TestNonFiniteGradientSkipsStep: a NaN in the value head poisons the loss; the step reports
 // optim.ErrNonFinite and leaves every weight and the step counter as they were.
 func TestNonFiniteGradientSkipsStep(t *testing.T) {
-	lockThread(t)
+	tensortest.LockThread(t)
 	tr := newTrainer(t, testConfig(AlgoMCTS, LossCISPO), 15)
 	rollouts := sampleRollouts(t, tr.Policy(), tsdv1.Algo_ALGO_MCTS, 3, 1, 16, true)
 	for _, p := range tr.Policy().Params() {
 		if p.Name == "value_head.out.bias" {
 			nan := ts.FloatScalar(math.NaN())
-			tape.NoGrad(func() { tape.Check(p.Tensor.Fill_(nan)) })
+			tensor.NoGrad(func() { tensor.Check(p.Tensor.Fill_(nan)) })
 			nan.MustDrop()
 		}
 	}
@@ -430,7 +431,7 @@ func TestNonFiniteGradientSkipsStep(t *testing.T) {
 }
 
 func TestNewTrainerErrors(t *testing.T) {
-	lockThread(t)
+	tensortest.LockThread(t)
 	otherCfg := tinyCfg(t)
 	otherCfg.VocabSize = 80
 	other, err := model.Init(otherCfg, 1, model.Options{Device: gotch.CPU})
@@ -452,7 +453,7 @@ func TestNewTrainerErrors(t *testing.T) {
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
-			lockThread(t)
+			tensortest.LockThread(t)
 			if _, err := NewTrainer(c.policy, c.ref, c.cfg); !errors.Is(err, ErrConfig) {
 				t.Fatalf("got %v, want ErrConfig", err)
 			}

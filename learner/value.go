@@ -1,7 +1,7 @@
 package learner
 
 import (
-	"tsd/tape"
+	"tsd/tensor"
 
 	"github.com/sugarme/gotch/ts"
 )
@@ -14,7 +14,7 @@ import (
 // head learns to predict, at each reasoning state, the reward the search's trajectory finally got,
 // which is what MCTS uses as its leaf value. values and returns are (B, T); values carries the
 // gradient.
-func valueLoss(tp *tape.Tape, values, returns *ts.Tensor) *ts.Tensor {
+func valueLoss(tp *tensor.Scope, values, returns *ts.Tensor) *ts.Tensor {
 	diff := tp.T(values.Sub(returns, false)) // V_θ(s_t) − G_t
 	return tp.T(diff.Square(false))
 }

@@ -2,9 +2,9 @@ package model
 
 import (
 	"math"
-	"runtime"
 	"testing"
-	"tsd/tape"
+	"tsd/tensor"
+	"tsd/tensor/tensortest"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
@@ -15,8 +15,7 @@ import (
 // values, entropies and every gradient of a float64 model scoring a padded batch, and the logits
 // of a padded batch decoded from a cache by an inference model (fused q/k/v).
 func TestFusedAttentionMatchesExplicit(t *testing.T) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	tensortest.LockThread(t)
 	if !fusedAttention {
 		t.Skipf("libtorch %s has no scaled_dot_product_attention: only the explicit path exists", ts.TorchVersion())
 	}
@@ -35,7 +34,7 @@ func TestFusedAttentionMatchesExplicit(t *testing.T) {
 		_, s := scoreLoss(t, m, seqs, true)
 		sum := ts.MustZeros([]int64{1}, gotch.Double, gotch.CPU)
 		for _, x := range []*ts.Tensor{s.LogProbs, s.Values, s.Entropy} {
-			outs[i] = append(outs[i], tape.Float64s(x)...)
+			outs[i] = append(outs[i], tensor.Float64s(x)...)
 			part := x.MustSum(gotch.Double, false)
 			sum = sum.MustAdd(part, true)
 			part.MustDrop()
@@ -48,7 +47,7 @@ func TestFusedAttentionMatchesExplicit(t *testing.T) {
 		grads[i] = map[string][]float64{}
 		for _, p := range m.Params() {
 			g := p.Tensor.MustGrad(false)
-			grads[i][p.Name] = tape.Float64s(g)
+			grads[i][p.Name] = tensor.Float64s(g)
 			g.MustDrop()
 		}
 		m.Close()

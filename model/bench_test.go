@@ -5,7 +5,8 @@ import (
 	"runtime"
 	"testing"
 
-	"tsd/torch"
+	"tsd/tensor"
+	"tsd/tensor/tensortest"
 
 	"github.com/sugarme/gotch"
 )
@@ -31,9 +32,8 @@ func benchModel(b *testing.B, preset string, vocab int) *Qwen2 {
 }
 
 func benchDecode(b *testing.B, m *Qwen2, batch, promptLen, newTokens int) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	if err := torch.SetThreads(benchThreads()); err != nil {
+	tensortest.LockThread(b)
+	if err := tensor.SetThreads(benchThreads()); err != nil {
 		b.Fatal(err)
 	}
 	prompts := make([][]int32, batch)
@@ -74,8 +74,7 @@ func BenchmarkDecode15B(b *testing.B) {
 
 // BenchmarkTrainTiny: forward + backward over a batch of 8 sequences of 160 tokens.
 func BenchmarkTrainTiny(b *testing.B) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	tensortest.LockThread(b)
 	m := benchModel(b, "tiny", 320)
 	if err := m.SetTrainable(true); err != nil {
 		b.Fatal(err)
@@ -104,4 +103,4 @@ func BenchmarkTrainTiny(b *testing.B) {
 }
 
 // benchThreads is libtorch's thread count in benchmarks: OMP_NUM_THREADS, else every core.
-func benchThreads() int { return torch.ThreadsFromEnv(runtime.NumCPU()) }
+func benchThreads() int { return tensor.ThreadsFromEnv(runtime.NumCPU()) }

@@ -2,7 +2,7 @@ package model
 
 import (
 	"fmt"
-	"tsd/tape"
+	"tsd/tensor"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
@@ -94,15 +94,15 @@ func (m *Qwen2) Extend(c *Cache, toks [][]int32) (err error) {
 	if S == 0 {
 		return nil
 	}
-	defer tape.Catch(&err, ErrTorch)
+	defer tensor.Catch(&err)
 	defer func() {
 		if err != nil {
 			c.broken = true
 		}
 	}()
-	var tp tape.Tape
+	var tp tensor.Scope
 	defer tp.Free()
-	tape.NoGrad(func() { m.extend(&tp, c, toks, S) })
+	tensor.NoGrad(func() { m.extend(&tp, c, toks, S) })
 	return nil
 }
 
@@ -128,7 +128,7 @@ func (m *Qwen2) checkCache(c *Cache, toks [][]int32) error {
 }
 
 // extend runs the new tokens through the model and records each row's last logits and hidden state.
-func (m *Qwen2) extend(tp *tape.Tape, c *Cache, toks [][]int32, S int) {
+func (m *Qwen2) extend(tp *tensor.Scope, c *Cache, toks [][]int32, S int) {
 	h := m.forwardNew(tp, c, toks, S)                                     // (B, S, H)
 	lastH := tp.T(tp.T(h.Select(1, int64(S-1), false)).Contiguous(false)) // (B, H)
 	c.setLast(tp, toks, lastH, m.logits(tp, lastH))                       // logits (B, V)
@@ -137,7 +137,7 @@ func (m *Qwen2) extend(tp *tape.Tape, c *Cache, toks [][]int32, S int) {
 // forwardNew right-aligns the new tokens in S columns (shorter rows get padding first, so every
 // row's last real token is in the last column unless it got none), appends them to c, and returns
 // their final hidden states (B, S, H).
-func (m *Qwen2) forwardNew(tp *tape.Tape, c *Cache, toks [][]int32, S int) *ts.Tensor {
+func (m *Qwen2) forwardNew(tp *tensor.Scope, c *Cache, toks [][]int32, S int) *ts.Tensor {
 	B := c.Rows()
 	ids := make([]int64, B*S)
 	pos := make([]int64, B*S)
@@ -156,13 +156,13 @@ func (m *Qwen2) forwardNew(tp *tape.Tape, c *Cache, toks [][]int32, S int) *ts.T
 	for _, p := range pos {
 		maxPos = max(maxPos, p)
 	}
-	idT := tape.FromInt64s(tp, ids, []int64{int64(B), int64(S)}, m.dev)
-	posT := tape.FromInt64s(tp, pos, []int64{int64(B), int64(S)}, m.dev)
+	idT := tensor.FromInt64s(tp, ids, []int64{int64(B), int64(S)}, m.dev)
+	posT := tensor.FromInt64s(tp, pos, []int64{int64(B), int64(S)}, m.dev)
 	return m.forward(tp, idT, posT, maxPos, attnBias(tp, c.valid, S, m.dev), c)
 }
 
 // setLast records each row's last logits and hidden state; rows that got no tokens keep theirs.
-func (c *Cache) setLast(tp *tape.Tape, toks [][]int32, h, logits *ts.Tensor) {
+func (c *Cache) setLast(tp *tensor.Scope, toks [][]int32, h, logits *ts.Tensor) {
 	keep := make([]bool, len(toks))
 	anyKept := false
 	for r, t := range toks {
@@ -170,7 +170,7 @@ func (c *Cache) setLast(tp *tape.Tape, toks [][]int32, h, logits *ts.Tensor) {
 		anyKept = anyKept || keep[r]
 	}
 	if anyKept && c.last != nil {
-		mask := tape.FromBools(tp, keep, c.m.dev)                                      // (B)
+		mask := tensor.FromBools(tp, keep, c.m.dev)                                    // (B)
 		h = tp.T(c.hidden.WhereSelf(tp.T(mask.Unsqueeze(1, false)), h, false))         // (B, H)
 		logits = tp.T(c.last.WhereSelf(tp.T(mask.Unsqueeze(1, false)), logits, false)) // (B, V)
 	}
@@ -180,7 +180,7 @@ func (c *Cache) setLast(tp *tape.Tape, toks [][]int32, h, logits *ts.Tensor) {
 }
 
 // append adds one layer's new keys and values (B, nkv, S, hd) and returns all of them (B, nkv, T, hd).
-func (c *Cache) append(tp *tape.Tape, layer int, k, v *ts.Tensor) (*ts.Tensor, *ts.Tensor) {
+func (c *Cache) append(tp *tensor.Scope, layer int, k, v *ts.Tensor) (*ts.Tensor, *ts.Tensor) {
 	if c.k[layer] == nil {
 		c.k[layer], c.v[layer] = tp.Detach(tp.T(k.Contiguous(false))), tp.Detach(tp.T(v.Contiguous(false)))
 		return c.k[layer], c.v[layer]
@@ -196,7 +196,7 @@ func (c *Cache) append(tp *tape.Tape, layer int, k, v *ts.Tensor) (*ts.Tensor, *
 // attnBias builds the additive attention mask (B, 1, 1, S, T) for S new columns at the end of T:
 // 0 where the key column holds a real token at or before the query column, −1e30 elsewhere. It is
 // nil when nothing needs masking (one new column, no padding): the common decoding step.
-func attnBias(tp *tape.Tape, valid [][]bool, S int, dev gotch.Device) *ts.Tensor {
+func attnBias(tp *tensor.Scope, valid [][]bool, S int, dev gotch.Device) *ts.Tensor {
 	B, T := len(valid), len(valid[0])
 	if S == 1 && allTrue(valid) {
 		return nil
@@ -209,7 +209,7 @@ func attnBias(tp *tape.Tape, valid [][]bool, S int, dev gotch.Device) *ts.Tensor
 			}
 		}
 	}
-	allowed := tape.FromFloat32s(tp, keys, []int64{int64(B), 1, 1, 1, int64(T)}, dev)
+	allowed := tensor.FromFloat32s(tp, keys, []int64{int64(B), 1, 1, 1, int64(T)}, dev)
 	if S > 1 {
 		causal := make([]float32, S*T)
 		for s := 0; s < S; s++ {
@@ -217,7 +217,7 @@ func attnBias(tp *tape.Tape, valid [][]bool, S int, dev gotch.Device) *ts.Tensor
 				causal[s*T+t] = 1
 			}
 		}
-		allowed = tp.T(allowed.Mul(tape.FromFloat32s(tp, causal, []int64{1, 1, 1, int64(S), int64(T)}, dev), false))
+		allowed = tp.T(allowed.Mul(tensor.FromFloat32s(tp, causal, []int64{1, 1, 1, int64(S), int64(T)}, dev), false))
 	}
 	one, big := ts.FloatScalar(1), ts.FloatScalar(1e30)
 	defer one.MustDrop()
@@ -247,8 +247,8 @@ func (c *Cache) Select(rows []int) (out *Cache, err error) {
 	if c.broken {
 		return nil, fmt.Errorf("%w: cache is unusable after a failed forward pass", ErrInput)
 	}
-	defer tape.Catch(&err, ErrTorch)
-	var tp tape.Tape
+	defer tensor.Catch(&err)
+	var tp tensor.Scope
 	defer tp.Free()
 	idx := make([]int64, len(rows))
 	out = c.m.NewCache(len(rows))
@@ -257,7 +257,7 @@ func (c *Cache) Select(rows []int) (out *Cache, err error) {
 		out.valid[i] = append([]bool(nil), c.valid[r]...)
 		out.next[i] = c.next[r]
 	}
-	idxT := tape.FromInt64s(&tp, idx, []int64{int64(len(idx))}, c.m.dev)
+	idxT := tensor.FromInt64s(&tp, idx, []int64{int64(len(idx))}, c.m.dev)
 	pick := func(x *ts.Tensor) *ts.Tensor {
 		if x == nil {
 			return nil
@@ -284,8 +284,8 @@ func Concat(caches []*Cache) (out *Cache, err error) {
 		}
 		T, B = max(T, c.Len()), B+c.Rows()
 	}
-	defer tape.Catch(&err, ErrTorch)
-	var tp tape.Tape
+	defer tensor.Catch(&err)
+	var tp tensor.Scope
 	defer tp.Free()
 	out = m.NewCache(B)
 	row := 0
@@ -322,8 +322,8 @@ func (c *Cache) Trim(n int) (err error) {
 	if n < 0 || n > c.Len() {
 		return fmt.Errorf("%w: trim to %d columns of %d", ErrInput, n, c.Len())
 	}
-	defer tape.Catch(&err, ErrTorch)
-	var tp tape.Tape
+	defer tensor.Catch(&err)
+	var tp tensor.Scope
 	defer tp.Free()
 	for l := range c.k {
 		if c.k[l] == nil {

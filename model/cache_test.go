@@ -2,16 +2,16 @@ package model
 
 import (
 	"math"
-	"runtime"
 	"testing"
-	"tsd/tape"
+	"tsd/tensor"
+	"tsd/tensor/tensortest"
 
 	"github.com/sugarme/gotch"
 )
 
 func lastLogits(t *testing.T, c *Cache) [][]float32 {
 	t.Helper()
-	flat := tape.Float32s(c.last)
+	flat := tensor.Float32s(c.last)
 	V := c.m.cfg.VocabSize
 	out := make([][]float32, c.Rows())
 	for r := range out {
@@ -31,8 +31,7 @@ func maxDiff32(a, b []float32) float64 {
 // TestCacheMatchesFullForward: decoding one token at a time from a cache gives the logits a full
 // forward pass gives at the same position.
 func TestCacheMatchesFullForward(t *testing.T) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	tensortest.LockThread(t)
 	m := loadTiny(t, Options{Device: gotch.CPU})
 	seq := readGolden(t)[2].IDs // 19 tokens
 	full, err := m.Logits([][]int32{seq})
@@ -57,8 +56,7 @@ func TestCacheMatchesFullForward(t *testing.T) {
 // TestCacheForkConcatTrim: forking rows, concatenating caches of different lengths, extending rows
 // by different numbers of tokens and trimming all give the logits of the plain sequence.
 func TestCacheForkConcatTrim(t *testing.T) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	tensortest.LockThread(t)
 	m := loadTiny(t, Options{Device: gotch.CPU})
 	g := readGolden(t)
 	a, b := g[1].IDs, g[2].IDs // 7 and 19 tokens
@@ -116,8 +114,7 @@ func TestCacheForkConcatTrim(t *testing.T) {
 }
 
 func TestCacheBadInput(t *testing.T) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	tensortest.LockThread(t)
 	m := loadTiny(t, Options{Device: gotch.CPU})
 	if _, err := m.Prefill([][]int32{{1, 2}, {}}); err == nil {
 		t.Error("empty sequence accepted")

@@ -5,10 +5,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
-	"tsd/tape"
+	"tsd/tensor"
+	"tsd/tensor/tensortest"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
@@ -31,8 +31,7 @@ func tinyPreset(t *testing.T) *Qwen2 {
 
 // TestSaveLoadBitExact: f32 save then load gives the same bytes for every weight, value head included.
 func TestSaveLoadBitExact(t *testing.T) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	tensortest.LockThread(t)
 	m := tinyPreset(t)
 	dir := t.TempDir()
 	if err := m.Save(dir, gotch.Float); err != nil {
@@ -48,7 +47,7 @@ func TestSaveLoadBitExact(t *testing.T) {
 	}
 	want, got := m.Params(), back.Params()
 	for i := range want {
-		a, b := tape.Float32s(want[i].Tensor), tape.Float32s(got[i].Tensor)
+		a, b := tensor.Float32s(want[i].Tensor), tensor.Float32s(got[i].Tensor)
 		for j := range a {
 			if a[j] != b[j] {
 				t.Fatalf("%s[%d]: saved %v, loaded %v", want[i].Name, j, a[j], b[j])
@@ -64,8 +63,7 @@ func TestSaveLoadBitExact(t *testing.T) {
 // TestBF16Checkpoint: a bf16 checkpoint loads into f32 as exactly the bf16-rounded weights, and its
 // logits match those of the original model rounded the same way.
 func TestBF16Checkpoint(t *testing.T) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	tensortest.LockThread(t)
 	m := tinyPreset(t)
 	dir := t.TempDir()
 	if err := m.Save(dir, gotch.BFloat16); err != nil {
@@ -78,9 +76,9 @@ func TestBF16Checkpoint(t *testing.T) {
 	defer back.Close()
 	for i, p := range m.Params() {
 		r := p.Tensor.MustTotype(gotch.BFloat16, false)
-		want := tape.Float32s(r)
+		want := tensor.Float32s(r)
 		r.MustDrop()
-		got := tape.Float32s(back.Params()[i].Tensor)
+		got := tensor.Float32s(back.Params()[i].Tensor)
 		for j := range want {
 			if want[j] != got[j] {
 				t.Fatalf("%s[%d]: bf16-rounded %v, loaded %v", p.Name, j, want[j], got[j])
@@ -103,8 +101,7 @@ func TestBF16Checkpoint(t *testing.T) {
 
 // TestLoadErrors: each broken checkpoint is refused with an error naming what is wrong.
 func TestLoadErrors(t *testing.T) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	tensortest.LockThread(t)
 	m := tinyPreset(t)
 	good := t.TempDir()
 	if err := m.Save(good, gotch.Float); err != nil {
@@ -166,8 +163,7 @@ func TestLoadErrors(t *testing.T) {
 
 // TestShardedCheckpoint: weights split over two files with an index load like one file.
 func TestShardedCheckpoint(t *testing.T) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	tensortest.LockThread(t)
 	m := tinyPreset(t)
 	dir := t.TempDir()
 	must(t, m.Save(dir, gotch.Float))
@@ -183,7 +179,7 @@ func TestShardedCheckpoint(t *testing.T) {
 		i++
 	}
 	for s, part := range parts {
-		must(t, writeSafetensors(filepath.Join(dir, []string{"model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"}[s]), part, gotch.Float, nil))
+		must(t, tensor.WriteSafetensors(filepath.Join(dir, []string{"model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"}[s]), part, gotch.Float, nil))
 	}
 	b, _ := json.Marshal(map[string]any{"weight_map": index})
 	must(t, os.WriteFile(filepath.Join(dir, indexFile), b, 0o644))
@@ -209,14 +205,14 @@ func must(t *testing.T, err error) {
 
 func readAll(t *testing.T, dir string) map[string]*ts.Tensor {
 	t.Helper()
-	f, err := openSafetensors(filepath.Join(dir, "model.safetensors"))
+	f, err := tensor.OpenSafetensors(filepath.Join(dir, "model.safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
 	out := map[string]*ts.Tensor{}
-	for name := range f.entries {
-		x, err := f.load(name)
+	for _, name := range f.Names() {
+		x, err := f.Load(name)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -229,7 +225,7 @@ func rewrite(t *testing.T, dir string, edit func(map[string]*ts.Tensor)) {
 	t.Helper()
 	w := readAll(t, dir)
 	edit(w)
-	must(t, writeSafetensors(filepath.Join(dir, "model.safetensors"), w, gotch.Float, nil))
+	must(t, tensor.WriteSafetensors(filepath.Join(dir, "model.safetensors"), w, gotch.Float, nil))
 }
 
 func editConfig(t *testing.T, dir string, edit func(map[string]any)) {
@@ -260,13 +256,12 @@ func copyDir(t *testing.T, src string) string {
 // TestF16Checkpoint: an f16 checkpoint (which transformers can write) loads as f32, equal to the
 // f16-rounded weights (libtorch 1.13 has no f16 math on CPU, so the loader converts).
 func TestF16Checkpoint(t *testing.T) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	tensortest.LockThread(t)
 	m := tinyPreset(t)
 	dir := t.TempDir()
 	must(t, m.Save(dir, gotch.Float))
 	all := readAll(t, dir)
-	must(t, writeSafetensors(filepath.Join(dir, "model.safetensors"), all, gotch.Half, nil))
+	must(t, tensor.WriteSafetensors(filepath.Join(dir, "model.safetensors"), all, gotch.Half, nil))
 	back, err := Load(dir, Options{Device: gotch.CPU})
 	if err != nil {
 		t.Fatal(err)
@@ -274,9 +269,9 @@ func TestF16Checkpoint(t *testing.T) {
 	defer back.Close()
 	for i, p := range m.Params() {
 		r := p.Tensor.MustTotype(gotch.Half, false)
-		want := tape.Float32s(r)
+		want := tensor.Float32s(r)
 		r.MustDrop()
-		got := tape.Float32s(back.Params()[i].Tensor)
+		got := tensor.Float32s(back.Params()[i].Tensor)
 		for j := range want {
 			if want[j] != got[j] {
 				t.Fatalf("%s[%d]: f16-rounded %v, loaded %v", p.Name, j, want[j], got[j])

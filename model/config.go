@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"tsd/tensor"
 )
 
 // Config is a Hugging Face Qwen2 config.json. Keys this package does not use are kept in Extra and
@@ -182,7 +183,7 @@ func WriteConfig(dir string, c Config) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(dir, "config.json"), func(w io.Writer) error {
+	return tensor.WriteFileAtomic(filepath.Join(dir, "config.json"), func(w io.Writer) error {
 		_, err := w.Write(b)
 		return err
 	})

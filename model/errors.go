@@ -4,8 +4,6 @@ import "errors"
 
 // Errors of this package. Callers test them with errors.Is.
 var (
-	// ErrTorch wraps an error libtorch raised (out of memory, an op missing from this libtorch).
-	ErrTorch = errors.New("libtorch")
 	// ErrConfig is a config.json this package cannot run.
 	ErrConfig = errors.New("model config")
 	// ErrCheckpoint is a weights file that is missing, truncated, or disagrees with the config.

@@ -1,7 +1,7 @@
 package model
 
 import (
-	"tsd/tape"
+	"tsd/tensor"
 
 	"github.com/sugarme/gotch/ts"
 )
@@ -18,10 +18,10 @@ import (
 
 // fuse builds the fused weights of every layer.
 func (m *Qwen2) fuse() (err error) {
-	defer tape.Catch(&err, ErrTorch)
-	var tp tape.Tape
+	defer tensor.Catch(&err)
+	var tp tensor.Scope
 	defer tp.Free()
-	tape.NoGrad(func() {
+	tensor.NoGrad(func() {
 		for i := range m.layers {
 			b := &m.layers[i]
 			q := tp.T(b.q.MulScalar(m.consts.attnScale, false))

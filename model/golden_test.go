@@ -4,9 +4,9 @@ import (
 	"encoding/json"
 	"math"
 	"os"
-	"runtime"
 	"slices"
 	"testing"
+	"tsd/tensor/tensortest"
 
 	"github.com/sugarme/gotch"
 )
@@ -49,8 +49,7 @@ func loadTiny(t testing.TB, opts Options) *Qwen2 {
 // TestGoldenLogits: every position's logits within 1e-4 of the float64 reference, each sequence
 // alone and all three as one left-padded batch.
 func TestGoldenLogits(t *testing.T) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	tensortest.LockThread(t)
 	m := loadTiny(t, Options{Device: gotch.CPU})
 	cases := readGolden(t)
 	var all [][]int32
@@ -77,8 +76,7 @@ func TestGoldenLogits(t *testing.T) {
 
 // TestGoldenGreedy: 8 greedy tokens after each sequence match the reference exactly.
 func TestGoldenGreedy(t *testing.T) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	tensortest.LockThread(t)
 	m := loadTiny(t, Options{Device: gotch.CPU})
 	for i, c := range readGolden(t) {
 		cache, err := m.Prefill([][]int32{c.IDs})

@@ -3,11 +3,11 @@ package model
 import (
 	"math"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
-	"tsd/tape"
+	"tsd/tensor"
+	"tsd/tensor/tensortest"
 	"unsafe"
 
 	"github.com/sugarme/gotch"
@@ -22,7 +22,7 @@ func scoreLoss(t *testing.T, m *Qwen2, seqs [][]int32, grad bool) (float64, *Sco
 	}
 	loss := 0.0
 	for _, x := range []*ts.Tensor{s.LogProbs, s.Values, s.Entropy} {
-		for _, v := range tape.Float64s(x) {
+		for _, v := range tensor.Float64s(x) {
 			loss += v
 		}
 	}
@@ -32,8 +32,7 @@ func scoreLoss(t *testing.T, m *Qwen2, seqs [][]int32, grad bool) (float64, *Sco
 // TestGradientFiniteDifference: d(Σ log-probs + Σ values + Σ entropies)/dw from autograd matches a
 // central difference, in float64, for weights in every kind of layer.
 func TestGradientFiniteDifference(t *testing.T) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	tensortest.LockThread(t)
 	cfg, _ := Preset("tiny", 40)
 	cfg.HiddenSize, cfg.IntermediateSize, cfg.NumHiddenLayers = 16, 24, 2
 	m, err := Init(cfg, 5, Options{Device: gotch.CPU, DType: gotch.Double, Trainable: true})
@@ -79,7 +78,7 @@ func TestGradientFiniteDifference(t *testing.T) {
 	for _, pr := range probes {
 		w := params[pr.name]
 		g := w.MustGrad(false)
-		analytic := tape.Float64s(g)[pr.idx]
+		analytic := tensor.Float64s(g)[pr.idx]
 		g.MustDrop()
 		data := unsafe.Slice((*float64)(w.MustDataPtr()), w.Numel())
 		orig := data[pr.idx]
@@ -103,8 +102,7 @@ func TestTensorLifetimes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("memory test in -short mode")
 	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	tensortest.LockThread(t)
 	m := loadTiny(t, Options{Device: gotch.CPU})
 	prompts := [][]int32{readGolden(t)[2].IDs, readGolden(t)[1].IDs}
 	decode := func() {

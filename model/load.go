@@ -2,13 +2,14 @@ package model
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
-	"tsd/tape"
+	"tsd/tensor"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
@@ -55,9 +56,9 @@ func Load(dir string, opts Options) (_ *Qwen2, err error) {
 	for _, f := range files {
 		defer f.Close()
 	}
-	where := map[string]*stFile{}
+	where := map[string]*tensor.Safetensors{}
 	for _, f := range files {
-		for name := range f.entries {
+		for _, name := range f.Names() {
 			where[name] = f
 		}
 	}
@@ -90,7 +91,7 @@ func Load(dir string, opts Options) (_ *Qwen2, err error) {
 }
 
 // checkNames reports the first missing, misshaped or unknown tensor.
-func (m *Qwen2) checkNames(where map[string]*stFile) error {
+func (m *Qwen2) checkNames(where map[string]*tensor.Safetensors) error {
 	known := map[string]bool{}
 	for _, p := range m.params {
 		known[p.name] = true
@@ -101,8 +102,8 @@ func (m *Qwen2) checkNames(where map[string]*stFile) error {
 			}
 			return fmt.Errorf("%w: tensor %s is missing", ErrCheckpoint, p.name)
 		}
-		if got := f.entries[p.name].Shape; !slices.Equal(got, p.shape) {
-			return fmt.Errorf("%w: %s: tensor %s has shape %v, config says %v", ErrCheckpoint, f.path, p.name, got, p.shape)
+		if got, _ := f.Shape(p.name); !slices.Equal(got, p.shape) {
+			return fmt.Errorf("%w: %s: tensor %s has shape %v, config says %v", ErrCheckpoint, f.Path(), p.name, got, p.shape)
 		}
 	}
 	var extra []string
@@ -118,13 +119,13 @@ func (m *Qwen2) checkNames(where map[string]*stFile) error {
 	return nil
 }
 
-func (m *Qwen2) loadParam(p param, f *stFile) (err error) {
-	x, err := f.load(p.name)
+func (m *Qwen2) loadParam(p param, f *tensor.Safetensors) (err error) {
+	x, err := f.Load(p.name)
 	if err != nil {
-		return err
+		return checkpointErr(err)
 	}
-	defer tape.Catch(&err, ErrTorch)
-	var tp tape.Tape
+	defer tensor.Catch(&err)
+	var tp tensor.Scope
 	defer tp.Free()
 	tp.T(x, nil)
 	if x.DType() != m.dtype {
@@ -138,18 +139,18 @@ func (m *Qwen2) loadParam(p param, f *stFile) (err error) {
 }
 
 // shardFiles opens the safetensors files of dir.
-func shardFiles(dir string) ([]*stFile, error) {
+func shardFiles(dir string) ([]*tensor.Safetensors, error) {
 	if _, err := os.Stat(filepath.Join(dir, indexFile)); err == nil {
 		return openShards(dir)
 	}
-	f, err := openSafetensors(filepath.Join(dir, "model.safetensors"))
+	f, err := tensor.OpenSafetensors(filepath.Join(dir, "model.safetensors"))
 	if err != nil {
-		return nil, err
+		return nil, checkpointErr(err)
 	}
-	return []*stFile{f}, nil
+	return []*tensor.Safetensors{f}, nil
 }
 
-func openShards(dir string) ([]*stFile, error) {
+func openShards(dir string) ([]*tensor.Safetensors, error) {
 	b, err := os.ReadFile(filepath.Join(dir, indexFile))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCheckpoint, err)
@@ -172,12 +173,12 @@ func openShards(dir string) ([]*stFile, error) {
 		names = append(names, f)
 	}
 	sort.Strings(names)
-	var files []*stFile
+	var files []*tensor.Safetensors
 	for _, n := range names {
-		f, err := openSafetensors(filepath.Join(dir, n))
+		f, err := tensor.OpenSafetensors(filepath.Join(dir, n))
 		if err != nil {
 			closeAll(files)
-			return nil, err
+			return nil, checkpointErr(err)
 		}
 		files = append(files, f)
 	}
@@ -190,10 +191,10 @@ func openShards(dir string) ([]*stFile, error) {
 	return files, nil
 }
 
-func findIn(files []*stFile, name, shard string) error {
+func findIn(files []*tensor.Safetensors, name, shard string) error {
 	for _, f := range files {
-		if filepath.Base(f.path) == shard {
-			if _, ok := f.entries[name]; ok {
+		if filepath.Base(f.Path()) == shard {
+			if _, ok := f.Shape(name); ok {
 				return nil
 			}
 		}
@@ -201,7 +202,16 @@ func findIn(files []*stFile, name, shard string) error {
 	return fmt.Errorf("%w: index says tensor %s is in %s, which does not have it", ErrCheckpoint, name, shard)
 }
 
-func closeAll(files []*stFile) {
+// checkpointErr marks a safetensors file error as this package's ErrCheckpoint; libtorch errors
+// stay ErrTorch.
+func checkpointErr(err error) error {
+	if errors.Is(err, tensor.ErrSafetensors) {
+		return fmt.Errorf("%w: %w", ErrCheckpoint, err)
+	}
+	return err
+}
+
+func closeAll(files []*tensor.Safetensors) {
 	for _, f := range files {
 		f.Close()
 	}
@@ -229,8 +239,8 @@ func Init(cfg Config, seed int64, opts Options) (m *Qwen2, err error) {
 }
 
 func (m *Qwen2) initParam(p param) (err error) {
-	defer tape.Catch(&err, ErrTorch)
-	var tp tape.Tape
+	defer tensor.Catch(&err)
+	var tp tensor.Scope
 	defer tp.Free()
 	var x *ts.Tensor
 	switch p.kind {
@@ -255,7 +265,7 @@ func (m *Qwen2) initParam(p param) (err error) {
 // finish prepares the rotary tables' rotation and sets gradients on or off for every weight.
 func (m *Qwen2) finish(opts Options) (err error) {
 	func() {
-		defer tape.Catch(&err, ErrTorch)
+		defer tensor.Catch(&err)
 		m.rope.rotation(m.dev, m.dtype)
 	}()
 	if err != nil {
@@ -269,11 +279,11 @@ func (m *Qwen2) finish(opts Options) (err error) {
 func (m *Qwen2) SetTrainable(on bool) (err error) {
 	m.unfuse()
 	func() {
-		defer tape.Catch(&err, ErrTorch)
+		defer tensor.Catch(&err)
 		for _, p := range m.params {
 			x, err := (*p.ptr).SetRequiresGrad(on, false)
 			if err != nil {
-				tape.Check(err)
+				tensor.Check(err)
 			}
 			(*p.ptr).MustDrop()
 			*p.ptr = x
@@ -288,18 +298,12 @@ func (m *Qwen2) SetTrainable(on bool) (err error) {
 // FreshValueHead reports whether Load created the value head because the checkpoint had none.
 func (m *Qwen2) FreshValueHead() bool { return m.freshValue }
 
-// Param is one named weight.
-type Param struct {
-	Name   string
-	Tensor *ts.Tensor
-}
-
 // Params lists every weight in checkpoint-name order (the tied head appears once, as the embedding).
 // The tensors stay owned by the model.
-func (m *Qwen2) Params() []Param {
-	out := make([]Param, len(m.params))
+func (m *Qwen2) Params() []tensor.Param {
+	out := make([]tensor.Param, len(m.params))
 	for i, p := range m.params {
-		out[i] = Param{Name: p.name, Tensor: *p.ptr}
+		out[i] = tensor.Param{Name: p.name, Tensor: *p.ptr}
 	}
 	return out
 }
@@ -317,10 +321,14 @@ func (m *Qwen2) Save(dir string, dtype gotch.DType) error {
 	for _, p := range m.params {
 		tensors[p.name] = *p.ptr
 	}
-	if err := writeSafetensors(filepath.Join(dir, "model.safetensors"), tensors, dtype, map[string]string{"format": "pt"}); err != nil {
+	if err := tensor.WriteSafetensors(filepath.Join(dir, "model.safetensors"), tensors, dtype, map[string]string{"format": "pt"}); err != nil {
 		return err
 	}
 	cfg := m.cfg
 	cfg.TorchDtype = map[gotch.DType]string{gotch.Float: "float32", gotch.BFloat16: "bfloat16"}[dtype]
 	return WriteConfig(dir, cfg)
 }
+
+// IsValueHead reports whether a weight name (from Params) belongs to the value head, which a
+// learner without a value loss leaves out of its optimizer.
+func IsValueHead(name string) bool { return strings.HasPrefix(name, valueHeadPrefix) }

@@ -17,7 +17,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"tsd/tape"
+	"tsd/tensor"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/libtch"
@@ -157,7 +157,7 @@ func (m *Qwen2) Close() {
 // bias (B, 1, 1, S, T) the additive attention mask over all T = cached + S columns (nil: every
 // column may be attended to). When cache is not nil, each layer's keys and values are appended to
 // it. It returns the final normed hidden states (B, S, H).
-func (m *Qwen2) forward(tp *tape.Tape, ids, pos *ts.Tensor, maxPos int64, bias *ts.Tensor, cache *Cache) *ts.Tensor {
+func (m *Qwen2) forward(tp *tensor.Scope, ids, pos *ts.Tensor, maxPos int64, bias *ts.Tensor, cache *Cache) *ts.Tensor {
 	shape, _ := ids.Size()
 	B, S, H := shape[0], shape[1], int64(m.cfg.HiddenSize)
 	// The residual stream stays 2-D (B·S, H): projections are then single matrix products.
@@ -177,7 +177,7 @@ func (m *Qwen2) forward(tp *tape.Tape, ids, pos *ts.Tensor, maxPos int64, bias *
 
 // rmsNorm is w ⊙ x / sqrt(mean(x²) + ε), with the statistics in f32 as Hugging Face computes them;
 // w nil skips the scaling (folded into the next projection).
-func (m *Qwen2) rmsNorm(tp *tape.Tape, x, w *ts.Tensor) *ts.Tensor {
+func (m *Qwen2) rmsNorm(tp *tensor.Scope, x, w *ts.Tensor) *ts.Tensor {
 	xf := m.toFloat(tp, x)
 	ms := tp.T(tp.T(xf.Square(false)).MeanDim([]int64{-1}, true, m.acc(), false)) // (…, 1)
 	inv := tp.T(tp.T(ms.AddScalar(m.consts.eps, false)).Rsqrt(false))
@@ -190,7 +190,7 @@ func (m *Qwen2) rmsNorm(tp *tape.Tape, x, w *ts.Tensor) *ts.Tensor {
 
 // attention is grouped-query causal self-attention over the new columns of x (B·S, H), the
 // residual stream before its norm. mask is forward's bias, or foldMask of it on the fused path.
-func (m *Qwen2) attention(tp *tape.Tape, b *block, x *ts.Tensor, B, S int64, cos, sin, mask *ts.Tensor, cache *Cache, layer int) *ts.Tensor {
+func (m *Qwen2) attention(tp *tensor.Scope, b *block, x *ts.Tensor, B, S int64, cos, sin, mask *ts.Tensor, cache *Cache, layer int) *ts.Tensor {
 	nh, nkv, hd := int64(m.cfg.NumAttentionHeads), int64(m.cfg.NumKeyValueHeads), int64(m.cfg.HeadDim())
 	rep := nh / nkv
 	q, k, v := m.project(tp, b, x, B, S, cos, sin) // q/√hd (B, nh, S, hd); k, v (B, nkv, S, hd)
@@ -213,7 +213,7 @@ func (m *Qwen2) attention(tp *tape.Tape, b *block, x *ts.Tensor, B, S int64, cos
 
 // attendExplicit is softmax(qg·kᵀ + bias)·v with the softmax in f32: qg (B, nkv, rep·S, hd), k and
 // v (B, nkv, T, hd), bias (B, 1, 1, S, T) or nil; gives (B, nkv, rep·S, hd). libtorch 1.13's path.
-func (m *Qwen2) attendExplicit(tp *tape.Tape, qg, k, v, bias *ts.Tensor, rep, S int64) *ts.Tensor {
+func (m *Qwen2) attendExplicit(tp *tensor.Scope, qg, k, v, bias *ts.Tensor, rep, S int64) *ts.Tensor {
 	shape, _ := k.Size()
 	B, nkv, t := shape[0], shape[1], shape[2]
 	scores := tp.T(qg.Matmul(tp.T(k.Transpose(-1, -2, false)), false))           // (B, nkv, rep·S, T)
@@ -228,7 +228,7 @@ func (m *Qwen2) attendExplicit(tp *tape.Tape, qg, k, v, bias *ts.Tensor, rep, S 
 
 // attendFused is the same through scaled_dot_product_attention, which accumulates in f32 itself:
 // qg (B, nkv, rep·S, hd) is already scaled (scale 1), mask from foldMask.
-func (m *Qwen2) attendFused(tp *tape.Tape, qg, k, v, mask *ts.Tensor) *ts.Tensor {
+func (m *Qwen2) attendFused(tp *tensor.Scope, qg, k, v, mask *ts.Tensor) *ts.Tensor {
 	return tp.T(ts.ScaledDotProductAttention(qg, k, v, mask, 0, false, []float64{1}))
 }
 
@@ -236,7 +236,7 @@ func (m *Qwen2) attendFused(tp *tape.Tape, qg, k, v, mask *ts.Tensor) *ts.Tensor
 // row per folded query row, in the model's dtype as scaled_dot_product_attention requires. Made
 // once per forward pass, shared by every layer. No bias gives a zero mask (B, 1, 1, 1): gotch's
 // wrapper cannot say "no mask" (it passes an undefined tensor, which libtorch 2.6 rejects).
-func (m *Qwen2) foldMask(tp *tape.Tape, bias *ts.Tensor, B int64) *ts.Tensor {
+func (m *Qwen2) foldMask(tp *tensor.Scope, bias *ts.Tensor, B int64) *ts.Tensor {
 	if bias == nil {
 		return tp.T(ts.Zeros([]int64{B, 1, 1, 1}, m.dtype, m.dev))
 	}
@@ -248,7 +248,7 @@ func (m *Qwen2) foldMask(tp *tape.Tape, bias *ts.Tensor, B int64) *ts.Tensor {
 }
 
 // project computes the rotated, scaled queries and the rotated keys and the values of x.
-func (m *Qwen2) project(tp *tape.Tape, b *block, x *ts.Tensor, B, S int64, cos, sin *ts.Tensor) (q, k, v *ts.Tensor) {
+func (m *Qwen2) project(tp *tensor.Scope, b *block, x *ts.Tensor, B, S int64, cos, sin *ts.Tensor) (q, k, v *ts.Tensor) {
 	nh, nkv := int64(m.cfg.NumAttentionHeads), int64(m.cfg.NumKeyValueHeads)
 	if b.qkv != nil { // inference: one projection, the norm's weight and 1/√hd folded in
 		all := m.heads(tp, tp.T(ts.Linear(m.rmsNorm(tp, x, nil), b.qkv, b.qkvb)), B, S, nh+2*nkv) // (B, nh+2nkv, S, hd)
@@ -264,13 +264,13 @@ func (m *Qwen2) project(tp *tape.Tape, b *block, x *ts.Tensor, B, S int64, cos, 
 }
 
 // heads splits a projection (B·S, n·hd) into (B, n, S, hd).
-func (m *Qwen2) heads(tp *tape.Tape, x *ts.Tensor, B, S, n int64) *ts.Tensor {
+func (m *Qwen2) heads(tp *tensor.Scope, x *ts.Tensor, B, S, n int64) *ts.Tensor {
 	x = tp.T(x.View([]int64{B, S, n, int64(m.cfg.HeadDim())}, false))
 	return tp.T(x.Transpose(1, 2, false))
 }
 
 // mlp is down(SiLU(gate(x)) ⊙ up(x)) of the normed residual stream h.
-func (m *Qwen2) mlp(tp *tape.Tape, b *block, h *ts.Tensor) *ts.Tensor {
+func (m *Qwen2) mlp(tp *tensor.Scope, b *block, h *ts.Tensor) *ts.Tensor {
 	x := m.rmsNorm(tp, h, b.mlpNorm)
 	g := tp.T(tp.T(ts.Linear(x, b.gate, ts.None)).Silu(false))
 	u := tp.T(ts.Linear(x, b.up, ts.None))
@@ -278,7 +278,7 @@ func (m *Qwen2) mlp(tp *tape.Tape, b *block, h *ts.Tensor) *ts.Tensor {
 }
 
 // logits projects final hidden states (…, H) onto the vocabulary (…, V), in f32.
-func (m *Qwen2) logits(tp *tape.Tape, h *ts.Tensor) *ts.Tensor {
+func (m *Qwen2) logits(tp *tensor.Scope, h *ts.Tensor) *ts.Tensor {
 	head := m.lmHead
 	if head == nil {
 		head = m.embed
@@ -287,7 +287,7 @@ func (m *Qwen2) logits(tp *tape.Tape, h *ts.Tensor) *ts.Tensor {
 }
 
 // valueOf applies the value head to final hidden states (…, H), giving (…) in [−1, 1], in f32.
-func (m *Qwen2) valueOf(tp *tape.Tape, h *ts.Tensor) *ts.Tensor {
+func (m *Qwen2) valueOf(tp *tensor.Scope, h *ts.Tensor) *ts.Tensor {
 	v := tp.T(tp.T(ts.Linear(h, m.value.w1, m.value.b1)).Relu(false))
 	v = tp.T(tp.T(ts.Linear(v, m.value.w2, m.value.b2)).Relu(false))
 	v = tp.T(tp.T(ts.Linear(v, m.value.w3, m.value.b3)).Tanh(false)) // (…, 1)
@@ -302,14 +302,14 @@ func (m *Qwen2) acc() gotch.DType {
 	return gotch.Float
 }
 
-func (m *Qwen2) toFloat(tp *tape.Tape, x *ts.Tensor) *ts.Tensor {
+func (m *Qwen2) toFloat(tp *tensor.Scope, x *ts.Tensor) *ts.Tensor {
 	if x.DType() == m.acc() {
 		return x
 	}
 	return tp.T(x.Totype(m.acc(), false))
 }
 
-func (m *Qwen2) toDType(tp *tape.Tape, x *ts.Tensor) *ts.Tensor {
+func (m *Qwen2) toDType(tp *tensor.Scope, x *ts.Tensor) *ts.Tensor {
 	if x.DType() == m.dtype {
 		return x
 	}
@@ -329,7 +329,7 @@ type rope struct {
 
 // at gathers the tables at positions pos (B, S), none above maxPos, giving (B, 1, S, hd) each in
 // dtype.
-func (r *rope) at(tp *tape.Tape, pos *ts.Tensor, maxPos int64, dev gotch.Device, dtype gotch.DType) (*ts.Tensor, *ts.Tensor) {
+func (r *rope) at(tp *tensor.Scope, pos *ts.Tensor, maxPos int64, dev gotch.Device, dtype gotch.DType) (*ts.Tensor, *ts.Tensor) {
 	if need := maxPos + 1; need > r.size {
 		r.grow(need, dev)
 	}
@@ -363,9 +363,9 @@ func (r *rope) grow(need int64, dev gotch.Device) {
 	}
 	dropNil(&r.cos)
 	dropNil(&r.sin)
-	var tp tape.Tape
-	r.cos = tp.Detach(tape.FromFloat32s(&tp, cos, []int64{size, hd}, dev))
-	r.sin = tp.Detach(tape.FromFloat32s(&tp, sin, []int64{size, hd}, dev))
+	var tp tensor.Scope
+	r.cos = tp.Detach(tensor.FromFloat32s(&tp, cos, []int64{size, hd}, dev))
+	r.sin = tp.Detach(tensor.FromFloat32s(&tp, sin, []int64{size, hd}, dev))
 	tp.Free()
 	r.size = size
 }
@@ -385,8 +385,8 @@ func (r *rope) rotation(dev gotch.Device, dtype gotch.DType) {
 		m[(i+h)*hd+i] = -1
 		m[i*hd+i+h] = 1
 	}
-	var tp tape.Tape
-	x := tape.FromFloat32s(&tp, m, []int64{hd, hd}, dev)
+	var tp tensor.Scope
+	x := tensor.FromFloat32s(&tp, m, []int64{hd, hd}, dev)
 	if dtype != gotch.Float {
 		x = tp.T(x.Totype(dtype, false))
 	}
@@ -396,7 +396,7 @@ func (r *rope) rotation(dev gotch.Device, dtype gotch.DType) {
 
 // apply rotates x (B, n, S, hd): x·cos + rotate_half(x)·sin, where rotate_half(x) = [−x₂, x₁] is
 // the product x·R with a fixed ±1 permutation matrix R (one op instead of four).
-func (r *rope) apply(tp *tape.Tape, x, cos, sin *ts.Tensor) *ts.Tensor {
+func (r *rope) apply(tp *tensor.Scope, x, cos, sin *ts.Tensor) *ts.Tensor {
 	rot := tp.T(x.Matmul(r.rot, false))
 	return tp.T(tp.T(x.Mul(cos, false)).Add(tp.T(rot.Mul(sin, false)), false))
 }

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
-	"tsd/tape"
+	"tsd/tensor"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
@@ -72,7 +72,7 @@ func (m *Qwen2) Generate(c *Cache, opts SampleOptions, dec Decoder) (out []Compl
 	if c.m != m || c.broken || c.last == nil {
 		return nil, fmt.Errorf("%w: generate needs an intact cache with its last logits (Prefill or Extend first)", ErrInput)
 	}
-	defer tape.Catch(&err, ErrTorch)
+	defer tensor.Catch(&err)
 	ts.ManualSeed(opts.Seed)
 	g := &generation{m: m, opts: opts, dec: dec, out: make([]Completion, c.Rows())}
 	g.rows = make([]int, c.Rows())
@@ -81,7 +81,7 @@ func (m *Qwen2) Generate(c *Cache, opts SampleOptions, dec Decoder) (out []Compl
 	}
 	g.cache = c
 	defer g.closeCopy()
-	tape.NoGrad(g.run)
+	tensor.NoGrad(g.run)
 	return g.out, nil
 }
 
@@ -152,13 +152,13 @@ func (g *generation) checkStop(r int) {
 
 // advance feeds each row's new token (rows that were already done get none) and records values.
 func (g *generation) advance(next [][]int32) {
-	var tp tape.Tape
+	var tp tensor.Scope
 	defer tp.Free()
 	g.m.extend(&tp, g.cache, next, 1)
 	if !g.opts.Values {
 		return
 	}
-	vals := tape.Float32s(g.m.valueOf(&tp, g.cache.hidden)) // (B)
+	vals := tensor.Float32s(g.m.valueOf(&tp, g.cache.hidden)) // (B)
 	for i, r := range g.rows {
 		if next[i] != nil {
 			g.out[r].Values = append(g.out[r].Values, vals[i])
@@ -170,7 +170,7 @@ func (g *generation) advance(next [][]int32) {
 // top-p filter the tempered logits, then the Gumbel-max trick samples (argmax(z + G), G = −log(−log U)).
 // It also returns each token's log-prob at temperature 1.
 func (g *generation) sample() ([]int32, []float32) {
-	var tp tape.Tape
+	var tp tensor.Scope
 	defer tp.Free()
 	logits := g.cache.last // (B, V)
 	logp := tp.T(logits.LogSoftmax(-1, g.m.acc(), false))
@@ -185,8 +185,8 @@ func (g *generation) sample() ([]int32, []float32) {
 		gumbel := tp.T(tp.T(tp.T(u.Log(false)).Neg(false)).Log(false)) // log(−log U) = −G
 		next = tp.T(tp.T(z.Sub(gumbel, false)).Argmax([]int64{-1}, true, false))
 	}
-	lp := tape.Float32s(tp.T(logp.Gather(-1, next, false, false))) // (B, 1)
-	ids := tape.Int64s(next)
+	lp := tensor.Float32s(tp.T(logp.Gather(-1, next, false, false))) // (B, 1)
+	ids := tensor.Int64s(next)
 	toks := make([]int32, len(ids))
 	for i, id := range ids {
 		toks[i] = int32(id)
@@ -195,7 +195,7 @@ func (g *generation) sample() ([]int32, []float32) {
 }
 
 // filterTopK keeps the k largest logits of each row (others become −∞).
-func filterTopK(tp *tape.Tape, z *ts.Tensor, k int) *ts.Tensor {
+func filterTopK(tp *tensor.Scope, z *ts.Tensor, k int) *ts.Tensor {
 	shape, _ := z.Size()
 	if k <= 0 || int64(k) >= shape[1] {
 		return z
@@ -206,7 +206,7 @@ func filterTopK(tp *tape.Tape, z *ts.Tensor, k int) *ts.Tensor {
 }
 
 // filterTopP keeps the smallest set of most likely tokens whose probability reaches p.
-func filterTopP(tp *tape.Tape, z *ts.Tensor, p float64, acc gotch.DType) *ts.Tensor {
+func filterTopP(tp *tensor.Scope, z *ts.Tensor, p float64, acc gotch.DType) *ts.Tensor {
 	if p <= 0 || p >= 1 {
 		return z
 	}
@@ -233,7 +233,7 @@ func (g *generation) compact(running int) {
 	g.copyHidden()
 	small, err := g.cache.Select(keep)
 	if err != nil {
-		tape.Check(err)
+		tensor.Check(err)
 	}
 	g.closeCopy()
 	g.cache, g.rows, g.copy = small, rows, true
@@ -241,7 +241,7 @@ func (g *generation) compact(running int) {
 
 // copyHidden saves the final hidden state of rows that are done before they leave the batch.
 func (g *generation) copyHidden() {
-	h := tape.Float32s(g.cache.hidden) // (B·H)
+	h := tensor.Float32s(g.cache.hidden) // (B·H)
 	H := g.m.cfg.HiddenSize
 	for i, r := range g.rows {
 		if g.done(r) && g.out[r].Hidden == nil {

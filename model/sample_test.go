@@ -2,12 +2,12 @@ package model
 
 import (
 	"math"
-	"runtime"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
-	"tsd/tape"
+	"tsd/tensor"
+	"tsd/tensor/tensortest"
 
 	"github.com/sugarme/gotch"
 )
@@ -40,8 +40,7 @@ func generate(t *testing.T, m *Qwen2, prompts [][]int32, opts SampleOptions, dec
 // TestSampleLogProbsAndValues: the recorded log-probs and values are those a full scoring pass of
 // the finished sequence gives.
 func TestSampleLogProbsAndValues(t *testing.T) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	tensortest.LockThread(t)
 	m := loadTiny(t, Options{Device: gotch.CPU})
 	prompt := readGolden(t)[1].IDs
 	out := generate(t, m, [][]int32{prompt}, SampleOptions{Temperature: 1, MaxNewTokens: 12, Seed: 7, Values: true}, nil)[0]
@@ -54,7 +53,7 @@ func TestSampleLogProbsAndValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	lp, vals := tape.Float32s(s.LogProbs), tape.Float32s(s.Values) // position t scores token t+1
+	lp, vals := tensor.Float32s(s.LogProbs), tensor.Float32s(s.Values) // position t scores token t+1
 	P := len(prompt)
 	for i := range out.Tokens {
 		if d := math.Abs(float64(lp[P-1+i] - out.LogProbs[i])); d > 1e-4 {
@@ -72,8 +71,7 @@ func TestSampleLogProbsAndValues(t *testing.T) {
 // of probability, into groups of at least 5% mass; each group's frequency over 4,000 draws must lie
 // within 4 standard errors of its probability.
 func TestSampleDistribution(t *testing.T) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	tensortest.LockThread(t)
 	m := loadTiny(t, Options{Device: gotch.CPU})
 	prompt := readGolden(t)[0].IDs
 	const n, temp = 4000, 3.0
@@ -115,8 +113,7 @@ func TestSampleDistribution(t *testing.T) {
 
 // TestSampleFilters: top-k 1 is greedy; with top-p, only tokens inside the nucleus appear.
 func TestSampleFilters(t *testing.T) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	tensortest.LockThread(t)
 	m := loadTiny(t, Options{Device: gotch.CPU})
 	prompt := readGolden(t)[2].IDs
 	greedy := generate(t, m, [][]int32{prompt}, SampleOptions{MaxNewTokens: 6}, nil)[0].Tokens
@@ -155,8 +152,7 @@ func TestSampleFilters(t *testing.T) {
 // TestSampleStops: rows stop at EOS or a stop string; a batch where rows stop at different times
 // (and get compacted away) decodes each row exactly as it decodes alone.
 func TestSampleStops(t *testing.T) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	tensortest.LockThread(t)
 	m := loadTiny(t, Options{Device: gotch.CPU})
 	var prompts [][]int32
 	for _, c := range readGolden(t) {
@@ -194,8 +190,7 @@ func TestSampleStops(t *testing.T) {
 }
 
 func TestSampleSeeded(t *testing.T) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	tensortest.LockThread(t)
 	m := loadTiny(t, Options{Device: gotch.CPU})
 	prompt := [][]int32{readGolden(t)[1].IDs}
 	opts := SampleOptions{Temperature: 6, MaxNewTokens: 16, Seed: 42}

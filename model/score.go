@@ -2,7 +2,7 @@ package model
 
 import (
 	"fmt"
-	"tsd/tape"
+	"tsd/tensor"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
@@ -40,19 +40,19 @@ func (m *Qwen2) Score(seqs [][]int32, opts ScoreOptions) (s *Scores, err error) 
 	if err != nil {
 		return nil, err
 	}
-	defer tape.Catch(&err, ErrTorch)
-	var tp tape.Tape
+	defer tensor.Catch(&err)
+	var tp tensor.Scope
 	defer tp.Free()
 	run := func() { s = m.score(&tp, seqs, T, opts) }
 	if opts.NoGrad {
-		tape.NoGrad(run)
+		tensor.NoGrad(run)
 	} else {
 		run()
 	}
 	return s, nil
 }
 
-func (m *Qwen2) score(tp *tape.Tape, seqs [][]int32, T int, opts ScoreOptions) *Scores {
+func (m *Qwen2) score(tp *tensor.Scope, seqs [][]int32, T int, opts ScoreOptions) *Scores {
 	B := len(seqs)
 	ids := make([]int64, B*T)
 	pos := make([]int64, B*T)
@@ -64,8 +64,8 @@ func (m *Qwen2) score(tp *tape.Tape, seqs [][]int32, T int, opts ScoreOptions) *
 			pos[b*T+t] = int64(t)
 		}
 	}
-	idT := tape.FromInt64s(tp, ids, []int64{int64(B), int64(T)}, m.dev)
-	posT := tape.FromInt64s(tp, pos, []int64{int64(B), int64(T)}, m.dev)
+	idT := tensor.FromInt64s(tp, ids, []int64{int64(B), int64(T)}, m.dev)
+	posT := tensor.FromInt64s(tp, pos, []int64{int64(B), int64(T)}, m.dev)
 	// Right padding: a causal mask alone keeps real tokens from seeing the padding after them.
 	h := m.forward(tp, idT, posT, int64(T-1), causalBias(tp, T, m.dev), nil) // (B, T, H)
 	h = tp.T(h.Narrow(1, 0, int64(T-1), false))                              // (B, T−1, H)
@@ -83,14 +83,14 @@ func (m *Qwen2) score(tp *tape.Tape, seqs [][]int32, T int, opts ScoreOptions) *
 }
 
 // causalBias is the additive mask (1, 1, 1, T, T): 0 on and below the diagonal, −1e30 above.
-func causalBias(tp *tape.Tape, T int, dev gotch.Device) *ts.Tensor {
+func causalBias(tp *tensor.Scope, T int, dev gotch.Device) *ts.Tensor {
 	b := make([]float32, T*T)
 	for q := 0; q < T; q++ {
 		for k := q + 1; k < T; k++ {
 			b[q*T+k] = -1e30
 		}
 	}
-	return tape.FromFloat32s(tp, b, []int64{1, 1, 1, int64(T), int64(T)}, dev)
+	return tensor.FromFloat32s(tp, b, []int64{1, 1, 1, int64(T), int64(T)}, dev)
 }
 
 // Logits returns the logits at every position of every sequence ([seq][position][vocab]), running
@@ -99,10 +99,10 @@ func (m *Qwen2) Logits(seqs [][]int32) (out [][][]float32, err error) {
 	if _, err := m.checkSeqs(seqs, 1); err != nil {
 		return nil, err
 	}
-	defer tape.Catch(&err, ErrTorch)
-	var tp tape.Tape
+	defer tensor.Catch(&err)
+	var tp tensor.Scope
 	defer tp.Free()
-	tape.NoGrad(func() {
+	tensor.NoGrad(func() {
 		c := m.NewCache(len(seqs))
 		defer c.Close()
 		S := 0
@@ -110,8 +110,8 @@ func (m *Qwen2) Logits(seqs [][]int32) (out [][][]float32, err error) {
 			S = max(S, len(s))
 		}
 		B, V := len(seqs), m.cfg.VocabSize
-		h := m.forwardNew(&tp, c, seqs, S)     // (B, S, H)
-		all := tape.Float32s(m.logits(&tp, h)) // (B·S·V)
+		h := m.forwardNew(&tp, c, seqs, S)       // (B, S, H)
+		all := tensor.Float32s(m.logits(&tp, h)) // (B·S·V)
 		out = make([][][]float32, B)
 		for b, s := range seqs {
 			off := S - len(s) // left padding

@@ -7,8 +7,7 @@ import (
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
 
-	"tsd/model"
-	"tsd/tape"
+	"tsd/tensor"
 )
 
 // AdamW is Adam with decoupled weight decay (arXiv 1711.05101, Algorithm 2) over a model's weights:
@@ -27,7 +26,7 @@ import (
 // AdamW owns its state tensors (Close frees them); the weights stay owned by the model.
 type AdamW struct {
 	cfg    Config
-	params []model.Param
+	params []tensor.Param
 	slots  []slot
 	steps  int64 // updates applied: the schedule's position
 }
@@ -41,7 +40,7 @@ type slot struct {
 
 // NewAdamW makes an optimizer for params with zero moments. Pass only the weights that are trained:
 // a weight no loss reaches should be left out rather than decayed for nothing.
-func NewAdamW(params []model.Param, cfg Config) (o *AdamW, err error) {
+func NewAdamW(params []tensor.Param, cfg Config) (o *AdamW, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -56,13 +55,13 @@ func NewAdamW(params []model.Param, cfg Config) (o *AdamW, err error) {
 		seen[p.Name] = true
 	}
 	o = &AdamW{cfg: cfg, params: params, slots: make([]slot, len(params))}
-	defer tape.Catch(&err, ErrTorch)
+	defer tensor.Catch(&err)
 	defer func() {
 		if err != nil {
 			o.Close()
 		}
 	}()
-	tape.NoGrad(func() {
+	tensor.NoGrad(func() {
 		for i, p := range params {
 			o.slots[i] = newSlot(p.Tensor)
 		}
@@ -72,9 +71,9 @@ func NewAdamW(params []model.Param, cfg Config) (o *AdamW, err error) {
 
 func newSlot(w *ts.Tensor) slot {
 	shape, err := w.Size()
-	tape.Check(err)
+	tensor.Check(err)
 	dev, err := w.Device()
-	tape.Check(err)
+	tensor.Check(err)
 	dt := stateDType(w.DType())
 	var s slot
 	s.m = must(ts.Zeros(shape, dt, dev))
@@ -94,7 +93,7 @@ func stateDType(w gotch.DType) gotch.DType {
 }
 
 func must(x *ts.Tensor, err error) *ts.Tensor {
-	tape.Check(err)
+	tensor.Check(err)
 	return x
 }
 
@@ -111,8 +110,8 @@ func (o *AdamW) LR() float64 { return o.cfg.LRAt(o.steps) }
 // step, which it returns. Gradients are read, not cleared.
 func (o *AdamW) Step() (lr float64, err error) {
 	lr = o.LR()
-	defer tape.Catch(&err, ErrTorch)
-	tape.NoGrad(func() {
+	defer tensor.Catch(&err)
+	tensor.NoGrad(func() {
 		for i, p := range o.params {
 			o.update(p, &o.slots[i], lr)
 		}
@@ -122,8 +121,8 @@ func (o *AdamW) Step() (lr float64, err error) {
 }
 
 // update applies the AdamW equations to one weight, in place, in the moments' dtype.
-func (o *AdamW) update(p model.Param, s *slot, lr float64) {
-	var tp tape.Tape
+func (o *AdamW) update(p tensor.Param, s *slot, lr float64) {
+	var tp tensor.Scope
 	defer tp.Free()
 	g := tp.T(p.Tensor.Grad(false))
 	if !defined(g) {
@@ -135,8 +134,8 @@ func (o *AdamW) update(p model.Param, s *slot, lr float64) {
 	s.steps++
 	t := float64(s.steps)
 	b1, b2 := o.cfg.Beta1, o.cfg.Beta2
-	tape.Check(s.m.Lerp_(g, tp.Scalar(1-b1)))                     // m ← β₁ m + (1 − β₁) g
-	tape.Check(s.v.Lerp_(tp.T(g.Square(false)), tp.Scalar(1-b2))) // v ← β₂ v + (1 − β₂) g²
+	tensor.Check(s.m.Lerp_(g, tp.Scalar(1-b1)))                     // m ← β₁ m + (1 − β₁) g
+	tensor.Check(s.v.Lerp_(tp.T(g.Square(false)), tp.Scalar(1-b2))) // v ← β₂ v + (1 − β₂) g²
 	if lr == 0 {
 		return // the moments still advance, as PyTorch's do
 	}
@@ -145,14 +144,14 @@ func (o *AdamW) update(p model.Param, s *slot, lr float64) {
 		w = s.master
 	}
 	if o.cfg.WeightDecay > 0 {
-		tape.Check(w.MulScalar_(tp.Scalar(1 - lr*o.cfg.WeightDecay))) // w ← w (1 − lr·λ)
+		tensor.Check(w.MulScalar_(tp.Scalar(1 - lr*o.cfg.WeightDecay))) // w ← w (1 − lr·λ)
 	}
 	// w ← w − lr·m̂/(√v̂ + ε), as one addcdiv: w + m / (−(√v/√(1−β₂ᵗ) + ε)·(1−β₁ᵗ)/lr).
 	denom := tp.T(s.v.Sqrt(false))
-	tape.Check(denom.DivScalar_(tp.Scalar(math.Sqrt(1 - math.Pow(b2, t)))))
-	tape.Check(denom.AddScalar_(tp.Scalar(o.cfg.Eps)))
-	tape.Check(denom.MulScalar_(tp.Scalar(-(1 - math.Pow(b1, t)) / lr)))
-	tape.Check(w.Addcdiv_(s.m, denom))
+	tensor.Check(denom.DivScalar_(tp.Scalar(math.Sqrt(1 - math.Pow(b2, t)))))
+	tensor.Check(denom.AddScalar_(tp.Scalar(o.cfg.Eps)))
+	tensor.Check(denom.MulScalar_(tp.Scalar(-(1 - math.Pow(b1, t)) / lr)))
+	tensor.Check(w.Addcdiv_(s.m, denom))
 	if s.master != nil {
 		p.Tensor.Copy_(s.master) // round the f32 master into the weight's dtype
 	}
@@ -161,7 +160,7 @@ func (o *AdamW) update(p model.Param, s *slot, lr float64) {
 // defined reports whether a gradient handle holds a tensor (a weight no loss reached has none).
 func defined(g *ts.Tensor) bool {
 	ok, err := g.Defined()
-	tape.Check(err)
+	tensor.Check(err)
 	return ok
 }
 

@@ -4,10 +4,10 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"tsd/tensor"
+	"tsd/tensor/tensortest"
 
 	"github.com/sugarme/gotch"
-
-	"tsd/model"
 )
 
 // refAdamW is AdamW written out per element in float64, straight from arXiv 1711.05101 Algorithm 2
@@ -34,13 +34,13 @@ func (r *refAdamW) step(w, g []float64, lr float64, c Config) {
 // TestAdamWMatchesReference: 20 steps on random gradients over a warmup + decay schedule agree with
 // the per-element reference, to rounding (f64 weights) or to f32 precision (f32 weights).
 func TestAdamWMatchesReference(t *testing.T) {
-	lockThread(t)
+	tensortest.LockThread(t)
 	for _, tc := range []struct {
 		dt  gotch.DType
 		tol float64
 	}{{gotch.Double, 1e-12}, {gotch.Float, 2e-6}} {
 		t.Run(tc.dt.String(), func(t *testing.T) {
-			lockThread(t)
+			tensortest.LockThread(t)
 			rng := rand.New(rand.NewPCG(1, 2))
 			cfg := Config{LR: 1e-2, Beta1: 0.9, Beta2: 0.99, Eps: 1e-8, WeightDecay: 0.1, WarmupSteps: 3, DecaySteps: 15, FinalLR: 1e-3}
 			init := make([]float64, 7)
@@ -48,7 +48,7 @@ func TestAdamWMatchesReference(t *testing.T) {
 				init[i] = rng.NormFloat64()
 			}
 			p := leaf(t, "w", tc.dt, init)
-			o, err := NewAdamW([]model.Param{p}, cfg)
+			o, err := NewAdamW([]tensor.Param{p}, cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -88,12 +88,12 @@ func TestAdamWMatchesReference(t *testing.T) {
 // TestAdamWSkipsWeightsWithoutGradient: a weight no loss reached is neither updated nor decayed, and
 // its bias correction starts when it first gets a gradient.
 func TestAdamWSkipsWeightsWithoutGradient(t *testing.T) {
-	lockThread(t)
+	tensortest.LockThread(t)
 	a := leaf(t, "a", gotch.Double, []float64{1, 2})
 	b := leaf(t, "b", gotch.Double, []float64{3, 4})
 	cfg := DefaultConfig()
 	cfg.LR, cfg.WeightDecay = 0.1, 0.5
-	o, err := NewAdamW([]model.Param{a, b}, cfg)
+	o, err := NewAdamW([]tensor.Param{a, b}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,11 +128,11 @@ func TestAdamWSkipsWeightsWithoutGradient(t *testing.T) {
 // TestAdamWMasterWeights: a bf16 weight is updated through an f32 master copy, so updates far below
 // a bf16 ulp accumulate instead of vanishing, and the weight is always the master rounded to bf16.
 func TestAdamWMasterWeights(t *testing.T) {
-	lockThread(t)
+	tensortest.LockThread(t)
 	p := leaf(t, "w", gotch.BFloat16, []float64{0.02, -0.03})
 	cfg := DefaultConfig()
 	cfg.DecaySteps, cfg.WeightDecay = 0, 0
-	o, err := NewAdamW([]model.Param{p}, cfg)
+	o, err := NewAdamW([]tensor.Param{p}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,22 +164,22 @@ func TestAdamWMasterWeights(t *testing.T) {
 }
 
 func TestNewAdamWErrors(t *testing.T) {
-	lockThread(t)
+	tensortest.LockThread(t)
 	p := leaf(t, "w", gotch.Float, []float64{1})
 	bad := DefaultConfig()
 	bad.LR = -1
 	cases := map[string]struct {
-		params []model.Param
+		params []tensor.Param
 		cfg    Config
 	}{
 		"no params":  {nil, DefaultConfig()},
-		"duplicate":  {[]model.Param{p, p}, DefaultConfig()},
-		"nil tensor": {[]model.Param{{Name: "x"}}, DefaultConfig()},
-		"bad config": {[]model.Param{p}, bad},
+		"duplicate":  {[]tensor.Param{p, p}, DefaultConfig()},
+		"nil tensor": {[]tensor.Param{{Name: "x"}}, DefaultConfig()},
+		"bad config": {[]tensor.Param{p}, bad},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
-			lockThread(t)
+			tensortest.LockThread(t)
 			if _, err := NewAdamW(c.params, c.cfg); err == nil {
 				t.Fatal("no error")
 			}

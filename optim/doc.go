@@ -2,7 +2,7 @@
 // decay (Loshchilov & Hutter, arXiv 1711.05101), clipping by the global gradient norm, a linear
 // warmup + linear decay learning-rate schedule, and the optimizer state a checkpoint needs.
 //
-// It works on a model's []model.Param directly with tensor ops, on the weights' own device. gotch's
+// It works on a model's []tensor.Param directly with tensor ops, on the weights' own device. gotch's
 // nn.Optimizer is not used: it wants a VarStore, and its ClipGradNorm deadlocks (docs/gotch.md).
 //
 // A step, in the caller's order:

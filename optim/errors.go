@@ -11,6 +11,4 @@ var (
 	ErrNonFinite = errors.New("non-finite gradient")
 	// ErrState is an optimizer state file that does not match the parameters it is loaded into.
 	ErrState = errors.New("optimizer state")
-	// ErrTorch wraps an error libtorch raised (out of memory, a stubbed op).
-	ErrTorch = errors.New("libtorch")
 )

@@ -6,17 +6,16 @@ import (
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
 
-	"tsd/model"
-	"tsd/tape"
+	"tsd/tensor"
 )
 
 // ZeroGrad sets every defined gradient of params to zero, so the next backward passes accumulate
 // into clean buffers. Weights without a gradient (no loss reached them yet) are left as they are.
-func ZeroGrad(params []model.Param) (err error) {
-	defer tape.Catch(&err, ErrTorch)
-	tape.NoGrad(func() {
+func ZeroGrad(params []tensor.Param) (err error) {
+	defer tensor.Catch(&err)
+	tensor.NoGrad(func() {
 		for _, p := range params {
-			forGrad(p, func(g *ts.Tensor) { tape.Check(g.Zero_()) })
+			forGrad(p, func(g *ts.Tensor) { tensor.Check(g.Zero_()) })
 		}
 	})
 	return nil
@@ -29,12 +28,12 @@ func ZeroGrad(params []model.Param) (err error) {
 //
 // A NaN or infinite norm returns ErrNonFinite with the gradients untouched: the caller skips the
 // update. Per-weight norms are taken on the device and combined in f64, with one host sync.
-func ClipGradNorm(params []model.Param, maxNorm float64) (norm float64, err error) {
+func ClipGradNorm(params []tensor.Param, maxNorm float64) (norm float64, err error) {
 	if !finite(maxNorm) || maxNorm < 0 {
 		return 0, fmt.Errorf("%w: max grad norm %v", ErrConfig, maxNorm)
 	}
-	defer tape.Catch(&err, ErrTorch)
-	tape.NoGrad(func() { norm = globalNorm(params) })
+	defer tensor.Catch(&err)
+	tensor.NoGrad(func() { norm = globalNorm(params) })
 	if !finite(norm) {
 		return norm, fmt.Errorf("%w: global gradient norm is %v", ErrNonFinite, norm)
 	}
@@ -42,20 +41,20 @@ func ClipGradNorm(params []model.Param, maxNorm float64) (norm float64, err erro
 		return norm, nil
 	}
 	coef := maxNorm / (norm + 1e-6)
-	tape.NoGrad(func() {
-		var tp tape.Tape
+	tensor.NoGrad(func() {
+		var tp tensor.Scope
 		defer tp.Free()
 		s := tp.Scalar(coef)
 		for _, p := range params {
-			forGrad(p, func(g *ts.Tensor) { tape.Check(g.MulScalar_(s)) })
+			forGrad(p, func(g *ts.Tensor) { tensor.Check(g.MulScalar_(s)) })
 		}
 	})
 	return norm, nil
 }
 
 // globalNorm is √(Σ_p ‖g_p‖²) over the defined gradients, 0 when there are none.
-func globalNorm(params []model.Param) float64 {
-	var tp tape.Tape
+func globalNorm(params []tensor.Param) float64 {
+	var tp tensor.Scope
 	defer tp.Free()
 	var norms []*ts.Tensor
 	two := tp.Scalar(2)
@@ -74,14 +73,14 @@ func globalNorm(params []model.Param) float64 {
 		total = tp.T(total.To(gotch.CPU, false))
 	}
 	out := make([]float64, 1)
-	tape.Check(total.CopyData(out, 1))
+	tensor.Check(total.CopyData(out, 1))
 	return out[0]
 }
 
 // forGrad calls fn with p's gradient when it is defined.
-func forGrad(p model.Param, fn func(g *ts.Tensor)) {
+func forGrad(p tensor.Param, fn func(g *ts.Tensor)) {
 	g, err := p.Tensor.Grad(false)
-	tape.Check(err)
+	tensor.Check(err)
 	defer g.MustDrop()
 	if defined(g) {
 		fn(g)

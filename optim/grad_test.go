@@ -4,14 +4,14 @@ import (
 	"errors"
 	"math"
 	"testing"
+	"tsd/tensor"
+	"tsd/tensor/tensortest"
 
 	"github.com/sugarme/gotch"
-
-	"tsd/model"
 )
 
 func TestClipGradNorm(t *testing.T) {
-	lockThread(t)
+	tensortest.LockThread(t)
 	cases := []struct {
 		name     string
 		maxNorm  float64
@@ -25,13 +25,13 @@ func TestClipGradNorm(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			lockThread(t)
+			tensortest.LockThread(t)
 			a := leaf(t, "a", gotch.Double, []float64{0, 0})
 			b := leaf(t, "b", gotch.Float, []float64{0})
 			none := leaf(t, "no-grad", gotch.Float, []float64{5})
 			addGrad(t, a, []float64{3, 4})
 			addGrad(t, b, []float64{12})
-			params := []model.Param{a, none, b}
+			params := []tensor.Param{a, none, b}
 			norm, err := ClipGradNorm(params, c.maxNorm)
 			if err != nil {
 				t.Fatal(err)
@@ -54,13 +54,13 @@ func TestClipGradNorm(t *testing.T) {
 
 // TestClipGradNormNonFinite: a NaN or infinite gradient is reported and nothing is scaled.
 func TestClipGradNormNonFinite(t *testing.T) {
-	lockThread(t)
+	tensortest.LockThread(t)
 	for _, bad := range []float64{math.NaN(), math.Inf(1)} {
 		a := leaf(t, "a", gotch.Float, []float64{0, 0})
 		b := leaf(t, "b", gotch.Float, []float64{0})
 		addGrad(t, a, []float64{30, 40})
 		addGrad(t, b, []float64{bad})
-		if _, err := ClipGradNorm([]model.Param{a, b}, 1); !errors.Is(err, ErrNonFinite) {
+		if _, err := ClipGradNorm([]tensor.Param{a, b}, 1); !errors.Is(err, ErrNonFinite) {
 			t.Fatalf("gradient %v: got %v, want ErrNonFinite", bad, err)
 		}
 		if got := gradValues(t, a); got[0] != 30 || got[1] != 40 {
@@ -73,11 +73,11 @@ func TestClipGradNormNonFinite(t *testing.T) {
 }
 
 func TestZeroGrad(t *testing.T) {
-	lockThread(t)
+	tensortest.LockThread(t)
 	a := leaf(t, "a", gotch.Float, []float64{1, 2})
 	none := leaf(t, "none", gotch.Float, []float64{1})
 	addGrad(t, a, []float64{3, 4})
-	if err := ZeroGrad([]model.Param{a, none}); err != nil {
+	if err := ZeroGrad([]tensor.Param{a, none}); err != nil {
 		t.Fatal(err)
 	}
 	if got := gradValues(t, a); got[0] != 0 || got[1] != 0 {
@@ -86,7 +86,7 @@ func TestZeroGrad(t *testing.T) {
 	if gradValues(t, none) != nil {
 		t.Fatal("ZeroGrad defined an undefined gradient")
 	}
-	norm, err := ClipGradNorm([]model.Param{none}, 1)
+	norm, err := ClipGradNorm([]tensor.Param{none}, 1)
 	if err != nil || norm != 0 {
 		t.Fatalf("norm of no gradients = %v, %v; want 0", norm, err)
 	}

@@ -1,38 +1,26 @@
 package optim
 
 import (
-	"runtime"
 	"testing"
+	"tsd/tensor"
 	"unsafe"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
-
-	"tsd/model"
 )
 
-// lockThread locks the test to its OS thread with autograd on (an earlier test on the same thread
-// may have left it off).
-func lockThread(t testing.TB) {
-	runtime.LockOSThread()
-	t.Cleanup(runtime.UnlockOSThread)
-	if _, err := ts.GradSetEnabled(true); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // leaf makes a trainable weight holding values.
-func leaf(t testing.TB, name string, dt gotch.DType, values []float64) model.Param {
+func leaf(t testing.TB, name string, dt gotch.DType, values []float64) tensor.Param {
 	t.Helper()
 	x := ts.MustOfSlice(values)
 	y := x.MustTotype(dt, true)
 	w := y.MustSetRequiresGrad(true, true)
 	t.Cleanup(w.MustDrop)
-	return model.Param{Name: name, Tensor: w}
+	return tensor.Param{Name: name, Tensor: w}
 }
 
 // addGrad accumulates g into p's gradient (backward of Σ w·g).
-func addGrad(t testing.TB, p model.Param, g []float64) {
+func addGrad(t testing.TB, p tensor.Param, g []float64) {
 	t.Helper()
 	// A gotch build without tsd's compat fixes restores grad mode wrongly after a no-grad region.
 	if _, err := ts.GradSetEnabled(true); err != nil {
@@ -57,7 +45,7 @@ func values(t testing.TB, x *ts.Tensor) []float64 {
 	return out
 }
 
-func gradValues(t testing.TB, p model.Param) []float64 {
+func gradValues(t testing.TB, p tensor.Param) []float64 {
 	t.Helper()
 	g := p.Tensor.MustGrad(false)
 	defer g.MustDrop()
@@ -76,7 +64,7 @@ func rawBytes(x *ts.Tensor) []byte {
 }
 
 // gradValuesTensor is p's gradient as a new tensor the test owns.
-func gradValuesTensor(t testing.TB, p model.Param) *ts.Tensor {
+func gradValuesTensor(t testing.TB, p tensor.Param) *ts.Tensor {
 	t.Helper()
 	g := p.Tensor.MustGrad(false)
 	t.Cleanup(g.MustDrop)

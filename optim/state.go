@@ -7,8 +7,7 @@ import (
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
 
-	"tsd/model"
-	"tsd/tape"
+	"tsd/tensor"
 )
 
 // The state file is one safetensors file; per weight named n it holds
@@ -23,8 +22,8 @@ const stepsName = "optim.steps"
 
 // Save writes the optimizer's state to path atomically.
 func (o *AdamW) Save(path string) (err error) {
-	defer tape.Catch(&err, ErrTorch)
-	var tp tape.Tape
+	defer tensor.Catch(&err)
+	var tp tensor.Scope
 	defer tp.Free()
 	out := map[string]*ts.Tensor{stepsName: tp.T(int64Tensor(o.steps))}
 	for i, p := range o.params {
@@ -36,7 +35,7 @@ func (o *AdamW) Save(path string) (err error) {
 		}
 		out[p.Name+".step"] = tp.T(int64Tensor(s.steps))
 	}
-	return model.SaveTensors(path, out, o.slots[0].m.DType())
+	return tensor.SaveTensors(path, out, o.slots[0].m.DType())
 }
 
 func int64Tensor(v int64) (*ts.Tensor, error) {
@@ -49,9 +48,9 @@ func int64Tensor(v int64) (*ts.Tensor, error) {
 func (o *AdamW) Load(path string) (err error) {
 	dev, err := o.params[0].Tensor.Device()
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrTorch, err)
+		return fmt.Errorf("%w: %v", tensor.ErrTorch, err)
 	}
-	loaded, err := model.LoadTensors(path, dev)
+	loaded, err := tensor.LoadTensors(path, dev)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrState, err)
 	}
@@ -63,7 +62,7 @@ func (o *AdamW) Load(path string) (err error) {
 			}
 		}
 	}()
-	defer tape.Catch(&err, ErrTorch)
+	defer tensor.Catch(&err)
 	if err := o.checkState(loaded); err != nil {
 		return err
 	}
@@ -75,7 +74,7 @@ func (o *AdamW) Load(path string) (err error) {
 		swap(&s.v, loaded[p.Name+".exp_avg_sq"], keep)
 		if s.master != nil {
 			swap(&s.master, loaded[p.Name+".master"], keep)
-			tape.NoGrad(func() { p.Tensor.Copy_(s.master) })
+			tensor.NoGrad(func() { p.Tensor.Copy_(s.master) })
 		}
 	}
 	return nil
@@ -118,12 +117,12 @@ func sameKind(name string, x, like *ts.Tensor) error {
 		wantDT = like.DType()
 		var err error
 		if wantShape, err = like.Size(); err != nil {
-			return fmt.Errorf("%w: %v", ErrTorch, err)
+			return fmt.Errorf("%w: %v", tensor.ErrTorch, err)
 		}
 	}
 	shape, err := x.Size()
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrTorch, err)
+		return fmt.Errorf("%w: %v", tensor.ErrTorch, err)
 	}
 	if x.DType() != wantDT || !slices.Equal(shape, wantShape) {
 		return fmt.Errorf("%w: tensor %s is %v%v, want %v%v", ErrState, name, x.DType(), shape, wantDT, wantShape)
@@ -141,10 +140,10 @@ func scalarInt64(x *ts.Tensor) int64 {
 	if dev, _ := x.Device(); dev.IsCuda() {
 		var err error
 		x, err = x.To(gotch.CPU, false)
-		tape.Check(err)
+		tensor.Check(err)
 		defer x.MustDrop()
 	}
 	out := make([]int64, 1)
-	tape.Check(x.CopyData(out, 1))
+	tensor.Check(x.CopyData(out, 1))
 	return out[0]
 }

@@ -9,14 +9,14 @@ import (
 
 	"github.com/sugarme/gotch"
 
-	"tsd/model"
-	"tsd/tape"
+	"tsd/tensor"
+	"tsd/tensor/tensortest"
 )
 
 // twin makes two identical parameter sets: a bf16 weight (with a master copy) and an f32 one.
-func twin(t *testing.T) (a, b []model.Param) {
-	mk := func() []model.Param {
-		return []model.Param{
+func twin(t *testing.T) (a, b []tensor.Param) {
+	mk := func() []tensor.Param {
+		return []tensor.Param{
 			leaf(t, "x", gotch.BFloat16, []float64{0.5, -0.25, 0.125}),
 			leaf(t, "y", gotch.Float, []float64{1, 2}),
 		}
@@ -24,7 +24,7 @@ func twin(t *testing.T) (a, b []model.Param) {
 	return mk(), mk()
 }
 
-func stepWith(t *testing.T, o *AdamW, params []model.Param, k int) {
+func stepWith(t *testing.T, o *AdamW, params []tensor.Param, k int) {
 	t.Helper()
 	if err := ZeroGrad(params); err != nil {
 		t.Fatal(err)
@@ -39,7 +39,7 @@ func stepWith(t *testing.T, o *AdamW, params []model.Param, k int) {
 // TestSaveLoadContinuesBitExact: an optimizer loaded from a saved state (into weights equal to the
 // saved ones) takes the next step to the same bits as the one that kept running.
 func TestSaveLoadContinuesBitExact(t *testing.T) {
-	lockThread(t)
+	tensortest.LockThread(t)
 	pa, pb := twin(t)
 	cfg := DefaultConfig()
 	cfg.LR, cfg.WarmupSteps, cfg.DecaySteps = 1e-2, 2, 10
@@ -64,7 +64,7 @@ func TestSaveLoadContinuesBitExact(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The f32 weight comes from the model checkpoint in real use; copy it here.
-	tape.NoGrad(func() { pb[1].Tensor.Copy_(pa[1].Tensor) })
+	tensor.NoGrad(func() { pb[1].Tensor.Copy_(pa[1].Tensor) })
 	if ob.Steps() != 3 || ob.LR() != oa.LR() {
 		t.Fatalf("loaded steps %d lr %v, want 3 and %v", ob.Steps(), ob.LR(), oa.LR())
 	}
@@ -81,7 +81,7 @@ func TestSaveLoadContinuesBitExact(t *testing.T) {
 }
 
 func TestLoadRejectsForeignState(t *testing.T) {
-	lockThread(t)
+	tensortest.LockThread(t)
 	pa, _ := twin(t)
 	oa, err := NewAdamW(pa, DefaultConfig())
 	if err != nil {
@@ -93,7 +93,7 @@ func TestLoadRejectsForeignState(t *testing.T) {
 	if err := oa.Save(path); err != nil {
 		t.Fatal(err)
 	}
-	other := func(params ...model.Param) *AdamW {
+	other := func(params ...tensor.Param) *AdamW {
 		o, err := NewAdamW(params, DefaultConfig())
 		if err != nil {
 			t.Fatal(err)
@@ -119,7 +119,7 @@ func TestLoadRejectsForeignState(t *testing.T) {
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
-			lockThread(t)
+			tensortest.LockThread(t)
 			before := c.o.Steps()
 			if err := c.o.Load(c.path); !errors.Is(err, ErrState) {
 				t.Fatalf("got %v, want ErrState", err)

@@ -1,5 +1,5 @@
 // Package policy is the model as the actors and the evaluator use it: reasoning steps for the
-// tree search, whole completions for the baselines and evaluation, all run on one torch.Worker.
+// tree search, whole completions for the baselines and evaluation, all run on one tensor.Worker.
 // It knows no task; package episode puts the task's prompts to it.
 package policy
 
@@ -10,23 +10,24 @@ import (
 
 	"tsd/mcts"
 	"tsd/model"
+	"tsd/tensor"
 	"tsd/tokenizer"
-	"tsd/torch"
 )
 
 // Policy is the model as the actor uses it: it samples reasoning steps for the tree search
-// (mcts.Stepper) and whole completions for the baselines. All tensor work runs on one torch.Worker,
+// (mcts.Stepper) and whole completions for the baselines. All tensor work runs on one tensor.Worker,
 // so any goroutine may call it.
 //
 // Prompt reuse: each search registers its prompt; the prompt's KV cache is computed once and every
 // expansion of that tree starts from a copy of it, recomputing only the steps after the prompt.
 type Policy struct {
-	w       *torch.Worker
+	w       *tensor.Worker
 	m       *model.Qwen2
 	tok     *tokenizer.BPE
 	eos     []int32
 	version uint64
 	prompts map[string]*promptCache // prompt tokens (as a string key) → its cache; worker-only
+	ownsW   bool                    // Close stops w (Open started it)
 }
 
 type promptCache struct {
@@ -35,17 +36,60 @@ type promptCache struct {
 	users  int          // searches currently using it
 }
 
+// Options say how Open loads a policy.
+type Options struct {
+	Model     model.Options
+	Tokenizer *tokenizer.BPE // nil: the directory's tokenizer.json
+	Worker    *tensor.Worker // nil: Open starts one, and Close stops it
+	Version   uint64         // the policy version the weights are
+}
+
+// Open loads the model directory dir (config.json, weights and, unless opts.Tokenizer is set,
+// tokenizer.json) onto a worker and wraps it: the one way the actor, the evaluator and the
+// commands get a Policy from disk. On error nothing stays allocated.
+func Open(ctx context.Context, dir string, opts Options) (*Policy, error) {
+	tok := opts.Tokenizer
+	if tok == nil {
+		var err error
+		if tok, err = tokenizer.Load(dir); err != nil {
+			return nil, err
+		}
+	}
+	w := opts.Worker
+	if w == nil {
+		w = tensor.NewWorker()
+	}
+	var m *model.Qwen2
+	err := w.Do(ctx, func() error {
+		var err error
+		m, err = model.Load(dir, opts.Model)
+		return err
+	})
+	if err != nil {
+		if opts.Worker == nil {
+			w.Close()
+		}
+		return nil, err
+	}
+	p := NewPolicy(w, m, tok, opts.Version)
+	p.ownsW = opts.Worker == nil
+	return p, nil
+}
+
 // NewPolicy wraps a loaded model. The Policy owns m from now on and closes it in Close.
-func NewPolicy(w *torch.Worker, m *model.Qwen2, tok *tokenizer.BPE, version uint64) *Policy {
+func NewPolicy(w *tensor.Worker, m *model.Qwen2, tok *tokenizer.BPE, version uint64) *Policy {
 	return &Policy{w: w, m: m, tok: tok, eos: eosIDs(tok), version: version, prompts: map[string]*promptCache{}}
 }
+
+// Tokenizer is the tokenizer the policy decodes with.
+func (p *Policy) Tokenizer() *tokenizer.BPE { return p.tok }
 
 // Version is the policy version of the weights.
 func (p *Policy) Version() uint64 { return p.version }
 
-// Close frees the model and the prompt caches.
+// Close frees the model and the prompt caches, and stops the worker if Open started it.
 func (p *Policy) Close() error {
-	return p.w.Do(context.Background(), func() error {
+	err := p.w.Do(context.Background(), func() error {
 		for k, pc := range p.prompts {
 			pc.cache.Close()
 			delete(p.prompts, k)
@@ -53,6 +97,10 @@ func (p *Policy) Close() error {
 		p.m.Close()
 		return nil
 	})
+	if p.ownsW {
+		p.w.Close()
+	}
+	return err
 }
 
 // key names a prompt in the cache map.

@@ -12,8 +12,8 @@ import (
 	"tsd/episode"
 	"tsd/mcts"
 	"tsd/model"
+	"tsd/tensor"
 	"tsd/tokenizer"
-	"tsd/torch"
 )
 
 // newTiny makes a tiny random model with the tiny tokenizer on a fresh worker.
@@ -27,7 +27,7 @@ func newTiny(t testing.TB) (*Policy, *tokenizer.BPE) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := torch.NewWorker()
+	w := tensor.NewWorker()
 	t.Cleanup(w.Close)
 	var m *model.Qwen2
 	err = w.Do(context.Background(), func() error {

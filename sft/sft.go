@@ -14,16 +14,15 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"runtime"
 	"time"
 
 	"github.com/sugarme/gotch"
-	"github.com/sugarme/gotch/ts"
 
 	"tsd/countdown"
 	"tsd/episode"
 	"tsd/model"
 	"tsd/optim"
+	"tsd/tensor"
 	"tsd/tokenizer"
 )
 
@@ -86,8 +85,8 @@ func Examples(tok *tokenizer.BPE, style countdown.PromptStyle, problems []countd
 type Progress func(step int, loss float64, elapsed time.Duration)
 
 // Train fine-tunes m (which must be trainable) on examples, drawn in a seeded random order, until
-// the steps or the duration are done or ctx ends. It runs on the calling goroutine, locked to its
-// OS thread for the duration.
+// the steps or the duration are done or ctx ends. The steps run on a tensor.Worker of their own;
+// progress is called from it.
 func Train(ctx context.Context, m *model.Qwen2, examples []Example, cfg Config, progress Progress) (steps int, err error) {
 	if err := cfg.Validate(); err != nil {
 		return 0, err
@@ -95,8 +94,15 @@ func Train(ctx context.Context, m *model.Qwen2, examples []Example, cfg Config, 
 	if len(examples) == 0 {
 		return 0, fmt.Errorf("%w: no examples", ErrConfig)
 	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	err = tensor.OnWorker(func() error {
+		var err error
+		steps, err = train(ctx, m, examples, cfg, progress)
+		return err
+	})
+	return steps, err
+}
+
+func train(ctx context.Context, m *model.Qwen2, examples []Example, cfg Config, progress Progress) (steps int, err error) {
 	params := m.Params()
 	opt, err := optim.NewAdamW(params, cfg.Optim)
 	if err != nil {
@@ -143,7 +149,7 @@ func Train(ctx context.Context, m *model.Qwen2, examples []Example, cfg Config, 
 }
 
 // step computes the batch loss and its gradients (accumulated into the weights' grads).
-func step(m *model.Qwen2, batch []Example) (float64, error) {
+func step(m *model.Qwen2, batch []Example) (_ float64, err error) {
 	seqs := make([][]int32, len(batch))
 	T := 0
 	for i, e := range batch {
@@ -162,47 +168,16 @@ func step(m *model.Qwen2, batch []Example) (float64, error) {
 		return 0, err
 	}
 	defer s.Close()
-	var held []*ts.Tensor
-	defer func() {
-		for _, x := range held {
-			x.MustDrop()
-		}
-	}()
-	keep := func(x *ts.Tensor, err error) (*ts.Tensor, error) {
-		if err == nil {
-			held = append(held, x)
-		}
-		return x, err
-	}
-	mt, err := keep(ts.NewTensorFromData(mask, []int64{int64(len(batch)), int64(T - 1)}))
-	if err != nil {
-		return 0, err
-	}
-	if dev := m.Device(); dev.IsCuda() {
-		if mt, err = keep(mt.To(dev, false)); err != nil {
-			return 0, err
-		}
-	}
-	masked, err := keep(s.LogProbs.Mul(mt, false))
-	if err != nil {
-		return 0, err
-	}
-	total, err := keep(masked.Sum(gotch.Float, false))
-	if err != nil {
-		return 0, err
-	}
+	defer tensor.Catch(&err)
+	var tp tensor.Scope
+	defer tp.Free()
+	mt := tensor.FromFloat32s(&tp, mask, []int64{int64(len(batch)), int64(T - 1)}, m.Device()) // [B, T-1]
+	total := tp.T(tp.T(s.LogProbs.Mul(mt, false)).Sum(gotch.Float, false))
 	count := 0.0
 	for _, v := range mask {
 		count += float64(v)
 	}
-	scale := ts.FloatScalar(-1 / count)
-	defer scale.MustDrop()
-	loss, err := keep(total.MulScalar(scale, false))
-	if err != nil {
-		return 0, err
-	}
-	if err := loss.Backward(); err != nil {
-		return 0, err
-	}
+	loss := tp.T(total.MulScalar(tp.Scalar(-1/count), false))
+	tensor.Check(loss.Backward())
 	return loss.Float64Values()[0], nil
 }

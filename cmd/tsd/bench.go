@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"runtime"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -37,9 +36,7 @@ func newBenchDecodeCmd() *cobra.Command {
 		Use:   "decode",
 		Short: "Greedy KV-cache decoding: prefill a prompt, then one token at a time; prints tokens/s",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
+		RunE: onWorker(func(cmd *cobra.Command, _ []string) error {
 			m, _, err := mf.open(cmd, false)
 			if err != nil {
 				return err
@@ -62,7 +59,7 @@ func newBenchDecodeCmd() *cobra.Command {
 			}
 			return json.NewEncoder(cmd.OutOrStdout()).Encode(map[string]any{
 				"impl": "tsd-go", "batch": batch, "tokens_per_s": round1(best)})
-		},
+		}),
 	}
 	mf.register(cmd)
 	cmd.Flags().IntVar(&batch, "batch", 1, "sequences decoded together")
@@ -79,9 +76,7 @@ func newBenchTrainCmd() *cobra.Command {
 		Use:   "train",
 		Short: "Forward + backward over a batch (log-probs, values, entropy); prints tokens/s and step time",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
+		RunE: onWorker(func(cmd *cobra.Command, _ []string) error {
 			m, _, err := mf.open(cmd, true)
 			if err != nil {
 				return err
@@ -99,7 +94,7 @@ func newBenchTrainCmd() *cobra.Command {
 			return json.NewEncoder(cmd.OutOrStdout()).Encode(map[string]any{
 				"impl": "tsd-go", "batch": batch, "seq": seq, "step_s": round3(best.Seconds()),
 				"tokens_per_s": round1(float64(batch*seq) / best.Seconds())})
-		},
+		}),
 	}
 	mf.register(cmd)
 	cmd.Flags().IntVar(&batch, "batch", 8, "sequences per step")

@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -27,9 +26,7 @@ before, the real distributed system (raft coordinator, learner, actors over gRPC
 --compare runs MCTS distillation, CISPO and best-of-N from the same warm start with equal budgets,
 and compares MCTS at test time with best-of-N at the same token budget.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
+		RunE: onWorker(func(cmd *cobra.Command, _ []string) error {
 			log, err := newLogger(cmd.ErrOrStderr(), logLevel, "text")
 			if err != nil {
 				return err
@@ -50,7 +47,7 @@ and compares MCTS at test time with best-of-N at the same token budget.`,
 			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s, %s and %s (took %s)\n", filepath.Join(cfg.Dir, "results.md"),
 				filepath.Join(cfg.Dir, "results.json"), filepath.Join(cfg.Dir, "plot.png"), res.Took.Round(1e9))
 			return nil
-		},
+		}),
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfg.Dir, "dir", cfg.Dir, "output directory")

@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"tsd/torch"
+	"tsd/tensor"
 )
 
 func newDoctorCmd() *cobra.Command {
@@ -17,13 +17,11 @@ func newDoctorCmd() *cobra.Command {
 		Use:   "doctor",
 		Short: "Print what libtorch this binary runs on: version, CUDA devices, threads, stubbed ops",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
-			if err := torch.SetThreads(threads); err != nil {
+		RunE: onWorker(func(cmd *cobra.Command, _ []string) error {
+			if err := tensor.SetThreads(threads); err != nil {
 				return err
 			}
-			info := torch.ReadInfo()
+			info := tensor.ReadInfo()
 			out := cmd.OutOrStdout()
 			if asJSON {
 				enc := json.NewEncoder(out)
@@ -38,15 +36,15 @@ func newDoctorCmd() *cobra.Command {
 			fmt.Fprintf(out, "go:           %s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
 			fmt.Fprintf(out, "\n%s\n", info.Parallel)
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	cmd.Flags().IntVar(&threads, "threads", torch.ThreadsFromEnv(runtime.NumCPU()), "libtorch threads")
+	cmd.Flags().IntVar(&threads, "threads", tensor.ThreadsFromEnv(runtime.NumCPU()), "libtorch threads")
 	return cmd
 }
 
 // buildKind says whether this binary links libtorch's CUDA libraries and which cuDNN it loaded.
-func buildKind(info torch.Info) string {
+func buildKind(info tensor.Info) string {
 	if !info.CUDABuild {
 		return "cpu"
 	}

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"testing"
 
-	"tsd/torch"
+	"tsd/tensor"
 )
 
 // doctor runs tsd doctor with args and returns its output.
@@ -32,8 +32,8 @@ func TestDoctorText(t *testing.T) {
 		t.Fatalf("no build line:\n%s", out)
 	}
 	stubs := regexp.MustCompile(`(?m)^stubbed ops:\s+(\d+)$`).FindStringSubmatch(out)
-	if stubs == nil || stubs[1] != strconv.Itoa(len(torch.StubbedOps())) {
-		t.Fatalf("stubbed ops line %v, want %d", stubs, len(torch.StubbedOps()))
+	if stubs == nil || stubs[1] != strconv.Itoa(len(tensor.StubbedOps())) {
+		t.Fatalf("stubbed ops line %v, want %d", stubs, len(tensor.StubbedOps()))
 	}
 	if !regexp.MustCompile(`(?m)^threads:\s+1 `).MatchString(out) {
 		t.Fatalf("--threads 1 not reflected:\n%s", out)
@@ -42,7 +42,7 @@ func TestDoctorText(t *testing.T) {
 
 func TestDoctorJSONAndEnv(t *testing.T) {
 	t.Setenv("TSD_THREADS", "2")
-	var info torch.Info
+	var info tensor.Info
 	if err := json.Unmarshal([]byte(doctor(t, "--json")), &info); err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ import (
 	"tsd/learner"
 	"tsd/proto/tsd/v1"
 	"tsd/rpc"
-	"tsd/torch"
+	"tsd/tensor"
 	"tsd/weights"
 )
 
@@ -40,7 +40,7 @@ func (r *roleFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&r.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&r.logFormat, "log-format", "text", "text or json")
 	f.StringVar(&r.device, "device", "cpu", "cpu, cuda or cuda:N")
-	f.IntVar(&r.threads, "threads", torch.ThreadsFromEnv(runtime.NumCPU()), "libtorch CPU threads")
+	f.IntVar(&r.threads, "threads", tensor.ThreadsFromEnv(runtime.NumCPU()), "libtorch CPU threads")
 }
 
 // start sets up logging, libtorch threads and the coordinator client.
@@ -53,7 +53,7 @@ func (r *roleFlags) start(cmd *cobra.Command) (*slog.Logger, gotch.Device, *coor
 	if err != nil {
 		return nil, gotch.CPU, nil, err
 	}
-	if err := torch.SetThreads(r.threads); err != nil {
+	if err := tensor.SetThreads(r.threads); err != nil {
 		return nil, gotch.CPU, nil, err
 	}
 	coord, err := coordinator.Dial(r.coordinators, r.rc, log)
@@ -91,9 +91,7 @@ coordinators, admits rollouts from actors into its write-ahead log (acked once d
 them in order, and every --publish-every steps writes a checkpoint, stores the weights as a new
 version, publishes it, and serves it to actors. Restarted with the same --data-dir it resumes.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			runtime.LockOSThread() // all training runs on this goroutine
-			defer runtime.UnlockOSThread()
+		RunE: onWorker(func(cmd *cobra.Command, _ []string) error {
 			log, dev, coord, err := rf.start(cmd)
 			if err != nil {
 				return err
@@ -109,7 +107,7 @@ version, publishes it, and serves it to actors. Restarted with the same --data-d
 				return err
 			}
 			return runLearner(ctx, &rf, sc, tc, bind, coord, log)
-		},
+		}),
 	}
 	f := cmd.Flags()
 	rf.register(f)

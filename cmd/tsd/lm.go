@@ -15,8 +15,8 @@ import (
 	"tsd/hub"
 	"tsd/model"
 	"tsd/policy"
+	"tsd/tensor"
 	"tsd/tokenizer"
-	"tsd/torch"
 )
 
 // modelFlags are the flags of every command that runs a model.
@@ -31,23 +31,16 @@ func (f *modelFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.model, "model", "", "model directory or Hugging Face id (org/name[@revision])")
 	cmd.Flags().StringVar(&f.tokenizer, "tokenizer", "", "tokenizer.json or its directory (default: the model's)")
 	cmd.Flags().StringVar(&f.device, "device", "cpu", "cpu, cuda or cuda:N")
-	cmd.Flags().IntVar(&f.threads, "threads", torch.ThreadsFromEnv(runtime.NumCPU()), "libtorch CPU threads")
+	cmd.Flags().IntVar(&f.threads, "threads", tensor.ThreadsFromEnv(runtime.NumCPU()), "libtorch CPU threads")
 }
 
-// open resolves the model reference, sets up libtorch and loads the model. The caller's goroutine
-// must be locked to its OS thread.
+// open resolves the model reference, sets up libtorch and loads the model. It runs on a
+// tensor.Worker (see onWorker).
 func (f *modelFlags) open(cmd *cobra.Command, trainable bool) (*model.Qwen2, string, error) {
-	if f.model == "" {
-		return nil, "", fmt.Errorf("--model is required")
-	}
-	dev, err := parseDevice(f.device)
-	if err != nil {
+	if err := tensor.SetThreads(f.threads); err != nil {
 		return nil, "", err
 	}
-	if err := torch.SetThreads(f.threads); err != nil {
-		return nil, "", err
-	}
-	dir, err := hub.Resolve(cmd.Context(), f.model, hub.Options{Progress: cmd.ErrOrStderr()})
+	dir, dev, err := f.resolve(cmd)
 	if err != nil {
 		return nil, "", err
 	}
@@ -55,30 +48,39 @@ func (f *modelFlags) open(cmd *cobra.Command, trainable bool) (*model.Qwen2, str
 	return m, dir, err
 }
 
-// openPolicy loads the model and its tokenizer onto a new torch worker; closing frees both.
-func (f *modelFlags) openPolicy(cmd *cobra.Command) (*policy.Policy, *tokenizer.BPE, func(), error) {
-	w := torch.NewWorker()
-	var (
-		m   *model.Qwen2
-		tok *tokenizer.BPE
-	)
-	err := w.Do(cmd.Context(), func() error {
-		var dir string
-		var err error
-		if m, dir, err = f.open(cmd, false); err != nil {
-			return err
-		}
-		tok, err = f.openTokenizer(dir)
-		return err
-	})
+// resolve checks --model and --device and finds (or downloads) the model directory.
+func (f *modelFlags) resolve(cmd *cobra.Command) (string, gotch.Device, error) {
+	if f.model == "" {
+		return "", gotch.CPU, fmt.Errorf("--model is required")
+	}
+	dev, err := parseDevice(f.device)
 	if err != nil {
-		if m != nil {
-			w.Do(cmd.Context(), func() error { m.Close(); return nil }) //nolint:errcheck
-		}
+		return "", gotch.CPU, err
+	}
+	dir, err := hub.Resolve(cmd.Context(), f.model, hub.Options{Progress: cmd.ErrOrStderr()})
+	return dir, dev, err
+}
+
+// openPolicy loads the model and its tokenizer onto a new worker; closing frees both.
+func (f *modelFlags) openPolicy(cmd *cobra.Command) (*policy.Policy, *tokenizer.BPE, func(), error) {
+	dir, dev, err := f.resolve(cmd)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	tok, err := f.openTokenizer(dir)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	w := tensor.NewWorker()
+	if err := w.Do(cmd.Context(), func() error { return tensor.SetThreads(f.threads) }); err != nil {
 		w.Close()
 		return nil, nil, nil, err
 	}
-	pol := policy.NewPolicy(w, m, tok, 0)
+	pol, err := policy.Open(cmd.Context(), dir, policy.Options{Model: model.Options{Device: dev}, Tokenizer: tok, Worker: w})
+	if err != nil {
+		w.Close()
+		return nil, nil, nil, err
+	}
 	return pol, tok, func() { pol.Close(); w.Close() }, nil
 }
 
@@ -117,9 +119,7 @@ func newLogitsCmd() *cobra.Command {
 		Use:   "logits",
 		Short: `Read {"ids": [...]} lines, write {"logits": [[...], ...]} (every position, float32)`,
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
+		RunE: onWorker(func(cmd *cobra.Command, _ []string) error {
 			m, _, err := mf.open(cmd, false)
 			if err != nil {
 				return err
@@ -132,7 +132,7 @@ func newLogitsCmd() *cobra.Command {
 				}
 				return map[string]any{"logits": out[0]}, nil
 			})
-		},
+		}),
 	}
 	mf.register(cmd)
 	return cmd
@@ -154,9 +154,7 @@ func newGenerateCmd() *cobra.Command {
 {"text": "..."} and also write the decoded "text". Generation stops at the tokenizer's end-of-turn
 and end-of-text tokens when a tokenizer is available. Temperature 0 is greedy.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
+		RunE: onWorker(func(cmd *cobra.Command, _ []string) error {
 			m, dir, err := mf.open(cmd, false)
 			if err != nil {
 				return err
@@ -191,7 +189,7 @@ and end-of-text tokens when a tokenizer is available. Temperature 0 is greedy.`,
 				}
 				return res, nil
 			})
-		},
+		}),
 	}
 	mf.register(cmd)
 	cmd.Flags().IntVar(&opts.MaxNewTokens, "max-new-tokens", 64, "tokens to generate at most")
@@ -253,11 +251,9 @@ writes the tiny byte-level tokenizer.json beside the weights and sizes its vocab
 qwen2.5-1.5b preset has Qwen2.5-1.5B's shape (for benchmarks without real weights) and copies
 --tokenizer into DIR when given.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
+		RunE: onWorker(func(cmd *cobra.Command, _ []string) error {
 			return initModel(cmd, preset, out, dtype, tokPath, seed)
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&preset, "preset", "tiny", "tiny or qwen2.5-1.5b")
 	cmd.Flags().StringVar(&out, "out", "", "directory to write")
@@ -331,4 +327,12 @@ func paramCount(m *model.Qwen2) int64 {
 		n += int64(p.Tensor.Numel())
 	}
 	return n
+}
+
+// onWorker runs a command's body on a tensor.Worker of its own (libtorch keeps grad mode and its
+// last error per OS thread), so no command locks its goroutine itself.
+func onWorker(run func(*cobra.Command, []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		return tensor.OnWorker(func() error { return run(cmd, args) })
+	}
 }

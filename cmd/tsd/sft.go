@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"math/rand/v2"
-	"runtime"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -30,9 +29,7 @@ func newSFTCmd() *cobra.Command {
 optimizer steps or --duration, and writes the result to --out (Hugging Face layout, tokenizer
 beside it). Problems come from --problems, or are generated (--gen-preset easy|default).`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
+		RunE: onWorker(func(cmd *cobra.Command, _ []string) error {
 			if out == "" {
 				return fmt.Errorf("--out is required")
 			}
@@ -78,7 +75,7 @@ beside it). Problems come from --problems, or are generated (--gen-preset easy|d
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s after %d steps\n", out, steps)
 			return nil
-		},
+		}),
 	}
 	mf.register(cmd)
 	f := cmd.Flags()

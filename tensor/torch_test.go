@@ -1,10 +1,11 @@
-package torch
+package tensor
 
 import (
 	"context"
 	"errors"
 	"math"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -52,7 +53,7 @@ func TestStubbedOpErrors(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	stubs := StubbedOps()
-	if !contains(stubs, "atg_scaled_dot_product_attention") {
+	if !slices.Contains(stubs, "atg_scaled_dot_product_attention") {
 		t.Skipf("scaled_dot_product_attention is available in libtorch %s", ReadInfo().Version)
 	}
 	q := mustTensor(t, make([]float32, 8), 1, 2, 4)
@@ -108,15 +109,6 @@ func assertClose(t *testing.T, what string, got, want []float64) {
 	}
 }
 
-func contains(xs []string, s string) bool {
-	for _, x := range xs {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 // TestWorkerKeepsThreadState: grad mode set in one Do is still set in the next, because both run on
 // the same OS thread; a plain goroutine would not see it.
 func TestWorkerKeepsThreadState(t *testing.T) {
@@ -136,5 +128,31 @@ func TestWorkerKeepsThreadState(t *testing.T) {
 	w.Close()
 	if err := w.Do(ctx, func() error { return nil }); !errors.Is(err, ErrWorkerClosed) {
 		t.Fatalf("Do after Close: %v", err)
+	}
+}
+
+// TestOnWorker: f runs once, on a thread whose grad mode it can change without touching the
+// caller's, and its error comes back.
+func TestOnWorker(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if _, err := ts.GradSetEnabled(true); err != nil {
+		t.Fatal(err)
+	}
+	want := errors.New("from f")
+	calls := 0
+	err := OnWorker(func() error {
+		calls++
+		if _, err := ts.GradSetEnabled(false); err != nil {
+			return err
+		}
+		return want
+	})
+	if !errors.Is(err, want) || calls != 1 {
+		t.Fatalf("OnWorker: %v after %d calls, want %v after 1", err, calls, want)
+	}
+	on, err := ts.GradSetEnabled(true)
+	if err != nil || !on {
+		t.Fatalf("caller's grad mode after OnWorker: %v, %v; want on", on, err)
 	}
 }

@@ -1,4 +1,4 @@
-package tape
+package tensor
 
 import (
 	"errors"
@@ -9,12 +9,10 @@ import (
 	"github.com/sugarme/gotch/ts"
 )
 
-var errKind = errors.New("libtorch")
-
 // run is an exported-function shape: tensor work on a tape, errors caught.
 func run(fail bool) (out []float32, err error) {
-	defer Catch(&err, errKind)
-	var tp Tape
+	defer Catch(&err)
+	var tp Scope
 	defer tp.Free()
 	x := FromFloat32s(&tp, []float32{1, 2, 3, 4, 5, 6}, []int64{2, 3}, gotch.CPU)
 	shape := []int64{3, 2}
@@ -32,10 +30,10 @@ func TestCatchAndCopies(t *testing.T) {
 	if err != nil || len(got) != 6 || got[5] != 6 {
 		t.Fatalf("run: %v, %v", got, err)
 	}
-	if _, err := run(true); !errors.Is(err, errKind) {
+	if _, err := run(true); !errors.Is(err, ErrTorch) {
 		t.Fatalf("a libtorch error came back as %v, want one wrapping the caller's kind", err)
 	}
-	var tp Tape
+	var tp Scope
 	defer tp.Free()
 	ids := Int64s(FromInt64s(&tp, []int64{7, -3}, []int64{2}, gotch.CPU))
 	f := Float64s(FromFloat64s(&tp, []float64{0.5, 1e-300}, []int64{2}, gotch.Float, gotch.CPU))
@@ -51,7 +49,7 @@ func TestCatchAndCopies(t *testing.T) {
 func TestFreeKeepsAndDetaches(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	var tp Tape
+	var tp Scope
 	a := tp.T(ts.Zeros([]int64{2}, gotch.Float, gotch.CPU))
 	b := tp.Detach(tp.T(ts.Ones([]int64{2}, gotch.Float, gotch.CPU)))
 	c := tp.T(ts.Ones([]int64{3}, gotch.Float, gotch.CPU))

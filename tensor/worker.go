@@ -1,4 +1,4 @@
-package torch
+package tensor
 
 import (
 	"context"
@@ -15,7 +15,7 @@ type Worker struct {
 }
 
 // ErrWorkerClosed is returned by Do after Close.
-var ErrWorkerClosed = errors.New("torch: worker closed")
+var ErrWorkerClosed = errors.New("tensor: worker closed")
 
 // NewWorker starts a worker.
 func NewWorker() *Worker {
@@ -58,4 +58,12 @@ func (w *Worker) Close() {
 	default:
 		close(w.done)
 	}
+}
+
+// OnWorker runs f on a worker of its own and stops the worker when f returns: for a whole command
+// or test whose body is tensor work, instead of locking the caller's goroutine to its thread.
+func OnWorker(f func() error) error {
+	w := NewWorker()
+	defer w.Close()
+	return w.Do(context.Background(), f)
 }

@@ -1,4 +1,4 @@
-package torch
+package tensor
 
 import (
 	"runtime"

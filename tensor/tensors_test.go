@@ -1,4 +1,4 @@
-package model
+package tensor
 
 import (
 	"errors"
@@ -7,7 +7,6 @@ import (
 	"runtime"
 	"slices"
 	"testing"
-	"tsd/tape"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
@@ -38,10 +37,10 @@ func TestSaveLoadTensors(t *testing.T) {
 	if len(got) != 2 {
 		t.Fatalf("loaded %d tensors, want 2", len(got))
 	}
-	if g := got["a.step"]; g.DType() != gotch.Int64 || !slices.Equal(tape.Int64s(g), []int64{7, -2, 1 << 40}) {
-		t.Errorf("a.step: %v %v", g.DType(), tape.Int64s(g))
+	if g := got["a.step"]; g.DType() != gotch.Int64 || !slices.Equal(Int64s(g), []int64{7, -2, 1 << 40}) {
+		t.Errorf("a.step: %v %v", g.DType(), Int64s(g))
 	}
-	want, back := tape.Float32s(a), tape.Float32s(got["a.exp_avg"])
+	want, back := Float32s(a), Float32s(got["a.exp_avg"])
 	if shape := got["a.exp_avg"].MustSize(); !slices.Equal(shape, []int64{3, 5}) {
 		t.Errorf("shape %v", shape)
 	}
@@ -80,8 +79,8 @@ func TestSaveLoadTensorsErrors(t *testing.T) {
 	})
 	for name, path := range map[string]string{"missing": filepath.Join(dir, "nope"), "truncated": truncated} {
 		t.Run(name, func(t *testing.T) {
-			if _, err := LoadTensors(path, gotch.CPU); !errors.Is(err, ErrCheckpoint) {
-				t.Fatalf("got %v, want ErrCheckpoint", err)
+			if _, err := LoadTensors(path, gotch.CPU); !errors.Is(err, ErrSafetensors) {
+				t.Fatalf("got %v, want ErrSafetensors", err)
 			}
 		})
 	}

@@ -1,6 +1,6 @@
-// Package torch owns process-wide libtorch settings (threads, seeds) and reports what libtorch this
-// binary runs on. Everything else that touches tensors uses gotch's ts package directly.
-package torch
+package tensor
+
+// Process-wide libtorch settings (threads, seeds) and what libtorch this binary runs on.
 
 /*
 #cgo LDFLAGS: -ldl
@@ -52,10 +52,10 @@ import (
 // too, so matmuls and elementwise ops agree on how many cores they use.
 func SetThreads(n int) error {
 	if n < 1 {
-		return fmt.Errorf("torch: thread count %d < 1", n)
+		return fmt.Errorf("tensor: thread count %d < 1", n)
 	}
 	if err := ts.SetNumThreads(n); err != nil {
-		return fmt.Errorf("torch: set threads: %w", err)
+		return fmt.Errorf("tensor: set threads: %w", err)
 	}
 	C.tsd_openblas_set_threads(C.int(n))
 	return nil

@@ -1,12 +1,10 @@
-package model
+package tensor
 
-// Helpers for the learner: its optimizer keeps tensors (Adam moments, step counts) that are not
-// weights but must be checkpointed next to them, in the same format.
+// Named tensors in a safetensors file: an optimizer keeps tensors (Adam moments, step counts) that
+// are not weights but must be checkpointed next to them, in the same format.
 
 import (
 	"fmt"
-	"sort"
-	"strings"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
@@ -24,22 +22,18 @@ func SaveTensors(path string, tensors map[string]*ts.Tensor, dtype gotch.DType) 
 			return fmt.Errorf("%w: tensor %s is nil", ErrInput, name)
 		}
 	}
-	return writeSafetensors(path, tensors, dtype, nil)
+	return WriteSafetensors(path, tensors, dtype, nil)
 }
 
 // LoadTensors reads every tensor of a safetensors file onto dev, each in its stored dtype. The
 // caller owns the returned tensors; on error none are left allocated.
 func LoadTensors(path string, dev gotch.Device) (_ map[string]*ts.Tensor, err error) {
-	f, err := openSafetensors(path)
+	f, err := OpenSafetensors(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	names := make([]string, 0, len(f.entries))
-	for name := range f.entries {
-		names = append(names, name)
-	}
-	sort.Strings(names)
+	names := f.Names()
 	out := make(map[string]*ts.Tensor, len(names))
 	defer func() {
 		if err != nil {
@@ -49,7 +43,7 @@ func LoadTensors(path string, dev gotch.Device) (_ map[string]*ts.Tensor, err er
 		}
 	}()
 	for _, name := range names {
-		x, err := f.load(name)
+		x, err := f.Load(name)
 		if err != nil {
 			return nil, err
 		}
@@ -65,7 +59,3 @@ func LoadTensors(path string, dev gotch.Device) (_ map[string]*ts.Tensor, err er
 	}
 	return out, nil
 }
-
-// IsValueHead reports whether a weight name (from Params) belongs to the value head, which a
-// learner without a value loss leaves out of its optimizer.
-func IsValueHead(name string) bool { return strings.HasPrefix(name, valueHeadPrefix) }

@@ -1,4 +1,4 @@
-package model
+package tensor
 
 // Safetensors (https://github.com/huggingface/safetensors): an 8-byte little-endian header length N,
 // N bytes of JSON {name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {...}}, then the
@@ -15,7 +15,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"tsd/tape"
 	"unsafe"
 
 	"github.com/sugarme/gotch"
@@ -31,8 +30,8 @@ type stEntry struct {
 	Offsets []int64 `json:"data_offsets"`
 }
 
-// stFile is an open safetensors file with its validated header.
-type stFile struct {
+// Safetensors is an open safetensors file with its validated header.
+type Safetensors struct {
 	path    string
 	f       *os.File
 	dataOff int64 // where the data region starts
@@ -53,12 +52,12 @@ func stName(d gotch.DType) string {
 	return d.String()
 }
 
-// openSafetensors opens path and checks that every tensor's bytes lie inside the file and match
+// OpenSafetensors opens path and checks that every tensor's bytes lie inside the file and match
 // its dtype and shape, so a truncated download is reported before anything is loaded.
-func openSafetensors(path string) (*stFile, error) {
+func OpenSafetensors(path string) (*Safetensors, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrCheckpoint, err)
+		return nil, fmt.Errorf("%w: %v", ErrSafetensors, err)
 	}
 	st, err := readHeader(f, path)
 	if err != nil {
@@ -68,27 +67,27 @@ func openSafetensors(path string) (*stFile, error) {
 	return st, nil
 }
 
-func readHeader(f *os.File, path string) (*stFile, error) {
+func readHeader(f *os.File, path string) (*Safetensors, error) {
 	info, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrCheckpoint, err)
+		return nil, fmt.Errorf("%w: %v", ErrSafetensors, err)
 	}
 	var n uint64
 	if err := binary.Read(f, binary.LittleEndian, &n); err != nil {
-		return nil, fmt.Errorf("%w: %s: no header (file of %d bytes)", ErrCheckpoint, path, info.Size())
+		return nil, fmt.Errorf("%w: %s: no header (file of %d bytes)", ErrSafetensors, path, info.Size())
 	}
 	if n > maxHeaderBytes || int64(n) > info.Size()-8 {
-		return nil, fmt.Errorf("%w: %s: header length %d does not fit a file of %d bytes", ErrCheckpoint, path, n, info.Size())
+		return nil, fmt.Errorf("%w: %s: header length %d does not fit a file of %d bytes", ErrSafetensors, path, n, info.Size())
 	}
 	hdr := make([]byte, n)
 	if _, err := io.ReadFull(f, hdr); err != nil {
-		return nil, fmt.Errorf("%w: %s: header: %v", ErrCheckpoint, path, err)
+		return nil, fmt.Errorf("%w: %s: header: %v", ErrSafetensors, path, err)
 	}
 	raw := map[string]json.RawMessage{}
 	if err := json.Unmarshal(hdr, &raw); err != nil {
-		return nil, fmt.Errorf("%w: %s: header is not JSON: %v", ErrCheckpoint, path, err)
+		return nil, fmt.Errorf("%w: %s: header is not JSON: %v", ErrSafetensors, path, err)
 	}
-	st := &stFile{path: path, f: f, dataOff: 8 + int64(n), entries: map[string]stEntry{}}
+	st := &Safetensors{path: path, f: f, dataOff: 8 + int64(n), entries: map[string]stEntry{}}
 	dataLen := info.Size() - st.dataOff
 	for name, msg := range raw {
 		if name == "__metadata__" {
@@ -96,10 +95,10 @@ func readHeader(f *os.File, path string) (*stFile, error) {
 		}
 		var e stEntry
 		if err := json.Unmarshal(msg, &e); err != nil {
-			return nil, fmt.Errorf("%w: %s: tensor %s: %v", ErrCheckpoint, path, name, err)
+			return nil, fmt.Errorf("%w: %s: tensor %s: %v", ErrSafetensors, path, name, err)
 		}
 		if err := e.check(dataLen); err != nil {
-			return nil, fmt.Errorf("%w: %s: tensor %s: %v", ErrCheckpoint, path, name, err)
+			return nil, fmt.Errorf("%w: %s: tensor %s: %v", ErrSafetensors, path, name, err)
 		}
 		st.entries[name] = e
 	}
@@ -119,7 +118,7 @@ func (e stEntry) check(dataLen int64) error {
 			return fmt.Errorf("negative dimension in shape %v", e.Shape)
 		}
 	}
-	if want := tape.Numel(e.Shape) * int64(dt.Size()); e.Offsets[1]-e.Offsets[0] != want {
+	if want := Numel(e.Shape) * int64(dt.Size()); e.Offsets[1]-e.Offsets[0] != want {
 		return fmt.Errorf("%d bytes for %s%v, want %d", e.Offsets[1]-e.Offsets[0], e.DType, e.Shape, want)
 	}
 	if e.Offsets[1] > dataLen {
@@ -128,13 +127,33 @@ func (e stEntry) check(dataLen int64) error {
 	return nil
 }
 
-func (st *stFile) Close() error { return st.f.Close() }
+// Close closes the file.
+func (st *Safetensors) Close() error { return st.f.Close() }
 
-// load reads one tensor into a new CPU tensor of its stored dtype.
-func (st *stFile) load(name string) (*ts.Tensor, error) {
+// Path is the file's path, for messages.
+func (st *Safetensors) Path() string { return st.path }
+
+// Names lists the file's tensors, sorted.
+func (st *Safetensors) Names() []string {
+	names := make([]string, 0, len(st.entries))
+	for name := range st.entries {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Shape is the stored shape of tensor name; ok is false when the file has no such tensor.
+func (st *Safetensors) Shape(name string) (shape []int64, ok bool) {
+	e, ok := st.entries[name]
+	return e.Shape, ok
+}
+
+// Load reads one tensor into a new CPU tensor of its stored dtype, owned by the caller.
+func (st *Safetensors) Load(name string) (*ts.Tensor, error) {
 	e, ok := st.entries[name]
 	if !ok {
-		return nil, fmt.Errorf("%w: %s: no tensor %s", ErrCheckpoint, st.path, name)
+		return nil, fmt.Errorf("%w: %s: no tensor %s", ErrSafetensors, st.path, name)
 	}
 	x, err := ts.Empty(e.Shape, stDTypes[e.DType], gotch.CPU)
 	if err != nil {
@@ -152,16 +171,16 @@ func (st *stFile) load(name string) (*ts.Tensor, error) {
 	dst := unsafe.Slice((*byte)(ptr), n)
 	if _, err := st.f.ReadAt(dst, st.dataOff+e.Offsets[0]); err != nil {
 		x.MustDrop()
-		return nil, fmt.Errorf("%w: %s: reading tensor %s: %v", ErrCheckpoint, st.path, name, err)
+		return nil, fmt.Errorf("%w: %s: reading tensor %s: %v", ErrSafetensors, st.path, name, err)
 	}
 	return x, nil
 }
 
-// writeSafetensors writes the named tensors (converted to dtype, except integer tensors) to path
+// WriteSafetensors writes the named tensors (converted to dtype, except integer tensors) to path
 // atomically. Names are sorted so the same weights give the same bytes.
-func writeSafetensors(path string, tensors map[string]*ts.Tensor, dtype gotch.DType, metadata map[string]string) (err error) {
-	defer tape.Catch(&err, ErrTorch)
-	var tp tape.Tape
+func WriteSafetensors(path string, tensors map[string]*ts.Tensor, dtype gotch.DType, metadata map[string]string) (err error) {
+	defer Catch(&err)
+	var tp Scope
 	defer tp.Free()
 	names := make([]string, 0, len(tensors))
 	for n := range tensors {
@@ -182,8 +201,8 @@ func writeSafetensors(path string, tensors map[string]*ts.Tensor, dtype gotch.DT
 		x = tp.T(tp.T(x.To(gotch.CPU, false)).Contiguous(false))
 		cpu[i] = x
 		shape, err := x.Size()
-		tape.Check(err)
-		n := tape.Numel(shape) * int64(x.DType().Size())
+		Check(err)
+		n := Numel(shape) * int64(x.DType().Size())
 		hdr[name] = stEntry{DType: stName(x.DType()), Shape: shape, Offsets: []int64{off, off + n}}
 		off += n
 	}
@@ -194,7 +213,7 @@ func writeSafetensors(path string, tensors map[string]*ts.Tensor, dtype gotch.DT
 	for len(hb)%8 != 0 { // the format pads the header with spaces to align the data
 		hb = append(hb, ' ')
 	}
-	return writeAtomic(path, func(w io.Writer) error {
+	return WriteFileAtomic(path, func(w io.Writer) error {
 		if err := binary.Write(w, binary.LittleEndian, uint64(len(hb))); err != nil {
 			return err
 		}
@@ -223,8 +242,8 @@ func writeTensorBytes(w io.Writer, x *ts.Tensor) error {
 	return err
 }
 
-// writeAtomic streams fill's output to a temporary file beside path, syncs it, then renames it.
-func writeAtomic(path string, fill func(io.Writer) error) error {
+// WriteFileAtomic streams fill's output to a temporary file beside path, syncs it, then renames it.
+func WriteFileAtomic(path string, fill func(io.Writer) error) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package tape
+package tensor
 
 import (
 	"fmt"
@@ -11,17 +11,17 @@ import (
 // Copies between Go slices and tensors: one memcpy each way, no reflection.
 
 // FromInt64s copies data into a new int64 tensor of the given shape on dev.
-func FromInt64s(tp *Tape, data []int64, shape []int64, dev gotch.Device) *ts.Tensor {
+func FromInt64s(tp *Scope, data []int64, shape []int64, dev gotch.Device) *ts.Tensor {
 	return fromSlice(tp, unsafe.Pointer(unsafe.SliceData(data)), len(data)*8, gotch.Int64, shape, dev)
 }
 
 // FromFloat32s copies data into a new float32 tensor of the given shape on dev.
-func FromFloat32s(tp *Tape, data []float32, shape []int64, dev gotch.Device) *ts.Tensor {
+func FromFloat32s(tp *Scope, data []float32, shape []int64, dev gotch.Device) *ts.Tensor {
 	return fromSlice(tp, unsafe.Pointer(unsafe.SliceData(data)), len(data)*4, gotch.Float, shape, dev)
 }
 
 // FromFloat64s copies data into a new tensor of the given shape, converted to dtype, on dev.
-func FromFloat64s(tp *Tape, data []float64, shape []int64, dtype gotch.DType, dev gotch.Device) *ts.Tensor {
+func FromFloat64s(tp *Scope, data []float64, shape []int64, dtype gotch.DType, dev gotch.Device) *ts.Tensor {
 	x := fromSlice(tp, unsafe.Pointer(unsafe.SliceData(data)), len(data)*8, gotch.Double, shape, gotch.CPU)
 	if dtype != gotch.Double {
 		x = tp.T(x.Totype(dtype, false))
@@ -33,7 +33,7 @@ func FromFloat64s(tp *Tape, data []float64, shape []int64, dtype gotch.DType, de
 }
 
 // FromBools copies a Go bool slice into a new bool tensor on dev.
-func FromBools(tp *Tape, xs []bool, dev gotch.Device) *ts.Tensor {
+func FromBools(tp *Scope, xs []bool, dev gotch.Device) *ts.Tensor {
 	b := make([]int64, len(xs))
 	for i, x := range xs {
 		if x {
@@ -44,9 +44,9 @@ func FromBools(tp *Tape, xs []bool, dev gotch.Device) *ts.Tensor {
 	return tp.T(t.Totype(gotch.Bool, false))
 }
 
-func fromSlice(tp *Tape, src unsafe.Pointer, nbytes int, dtype gotch.DType, shape []int64, dev gotch.Device) *ts.Tensor {
+func fromSlice(tp *Scope, src unsafe.Pointer, nbytes int, dtype gotch.DType, shape []int64, dev gotch.Device) *ts.Tensor {
 	if Numel(shape)*int64(dtype.Size()) != int64(nbytes) {
-		panic(fmt.Sprintf("tape: %d bytes for shape %v of %v", nbytes, shape, dtype))
+		panic(fmt.Sprintf("tensor: %d bytes for shape %v of %v", nbytes, shape, dtype))
 	}
 	x := tp.T(ts.Empty(shape, dtype, gotch.CPU))
 	if nbytes > 0 {
@@ -71,7 +71,7 @@ func Int64s(x *ts.Tensor) []int64 { return hostCopy[int64](x, gotch.Int64) }
 
 // hostCopy copies x, converted to dtype (whose Go type is T), into a new Go slice.
 func hostCopy[T float32 | float64 | int64](x *ts.Tensor, dtype gotch.DType) []T {
-	var tp Tape
+	var tp Scope
 	defer tp.Free()
 	c := hostContiguous(&tp, x, dtype)
 	out := make([]T, c.Numel())
@@ -80,7 +80,7 @@ func hostCopy[T float32 | float64 | int64](x *ts.Tensor, dtype gotch.DType) []T 
 }
 
 // hostContiguous is x detached, on the CPU, contiguous, in dtype.
-func hostContiguous(tp *Tape, x *ts.Tensor, dtype gotch.DType) *ts.Tensor {
+func hostContiguous(tp *Scope, x *ts.Tensor, dtype gotch.DType) *ts.Tensor {
 	c := x
 	if ok, _ := c.RequiresGrad(); ok {
 		c = tp.T(c.Detach(false))
