@@ -32,6 +32,7 @@ t1=$SECONDS
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 mkdir -p "$cache"
+# GOSUMDB=off: the module cache was checked on the host; see deploy/torch2-test.sh.
 docker run --rm --network none \
 	-v "$root:/src:ro" \
 	-v "$("$go" env GOROOT):/usr/local/go:ro" \
@@ -39,7 +40,7 @@ docker run --rm --network none \
 	-v "$cache:/cache" -v "$cache/third_party:/build/tsd/third_party" -v "$out:/out" \
 	-e PATH=/usr/local/go/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 	-e GOMODCACHE=/gomod -e GOCACHE=/cache/go-build -e GOFLAGS=-trimpath \
-	-e GOPROXY=off -e GOTOOLCHAIN=local -e GOTELEMETRY=off -e HOME=/cache \
+	-e GOPROXY=off -e GOSUMDB=off -e GOTOOLCHAIN=local -e GOTELEMETRY=off -e HOME=/cache \
 	"$build" bash -euo pipefail -c '
 		mkdir -p /build/tsd && cd /build/tsd
 		tar -C /src --exclude=./.git --exclude=./third_party --exclude=./bin --exclude=./build --exclude=./runs -cf - . | tar -xf -

@@ -31,7 +31,9 @@ mkdir -p "$cache"
 t1=$SECONDS
 
 # Inside: a private copy of the source (third_party/gotch is made for this libtorch, not the host's)
-# at a fixed path, so the build cache's entries match from run to run.
+# at a fixed path, so the build cache's entries match from run to run. GOSUMDB=off: the mounted
+# module cache was filled and checked against the checksum database on the host; inside, with no
+# network, a checksum lookup not cached there (gotch, which go.mod replaces) would fail.
 docker run --rm --network none \
 	-v "$root:/src:ro" \
 	-v "$("$go" env GOROOT):/usr/local/go:ro" \
@@ -39,7 +41,7 @@ docker run --rm --network none \
 	-v "$cache:/cache" -v "$cache/third_party:/build/tsd/third_party" \
 	-e PATH=/usr/local/go/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 	-e GOMODCACHE=/gomod -e GOCACHE=/cache/go-build -e GOFLAGS=-trimpath \
-	-e GOPROXY=off -e GOTOOLCHAIN=local -e GOTELEMETRY=off -e HOME=/cache \
+	-e GOPROXY=off -e GOSUMDB=off -e GOTOOLCHAIN=local -e GOTELEMETRY=off -e HOME=/cache \
 	-e OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-$(nproc)}" -e OMP_WAIT_POLICY=PASSIVE \
 	"$image" bash -euo pipefail -c '
 		mkdir -p /build/tsd && cd /build/tsd

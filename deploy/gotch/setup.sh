@@ -95,10 +95,14 @@ if [ -n "${TSD_GOTCH_SRC:-}" ]; then
 	src=$TSD_GOTCH_SRC # gotch as published, unpacked (the offline GPU check: deploy/gpu-bundle.sh)
 else
 	# Download outside this module: its go.mod points gotch at the folder being made.
-	src=$(cd "$work" && "$go" mod init tmp >/dev/null 2>&1 &&
-		GOFLAGS= "$go" mod download -json "github.com/sugarme/gotch@$gotch_version" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+	json=$(cd "$work" && "$go" mod init tmp >/dev/null 2>&1 &&
+		GOFLAGS= "$go" mod download -json "github.com/sugarme/gotch@$gotch_version") || true
+	src=$(sed -n 's/^\t"Dir": "\(.*\)",$/\1/p' <<<"$json")
 fi
-[ -d "$src" ] || { echo "setup: could not download gotch $gotch_version" >&2; exit 1; }
+[ -d "$src" ] || {
+	echo "setup: could not download gotch $gotch_version: $(sed -n 's/^\t"Error": "\(.*\)",*$/\1/p' <<<"${json:-}")" >&2
+	exit 1
+}
 mkdir -p "$work/compat" "$out"
 cp "$root/deploy/gotch/compat/main.go" "$work/compat/"
 (cd "$work/compat" && "$go" mod init compat >/dev/null 2>&1 && GOFLAGS= "$go" build -o "$work/compat-bin" .)
