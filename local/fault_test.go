@@ -113,14 +113,8 @@ func TestLearnerKillResume(t *testing.T) {
 
 	final := finish(t, sys, 2)
 	checkExactlyOnce(t, cfg.DataDir)
-	waitFor(t, 10*time.Second, "the watch to deliver the last version", func() bool {
-		return uint64(len(versions())) >= final.GetVersion()
-	})
-	seen := versions()
+	seen := checkWatchedVersions(t, cfg.CoordinatorAddrs(), final.GetVersion(), versions)
 	for i, v := range seen {
-		if v.GetVersion() != uint64(i+1) {
-			t.Fatalf("watched versions %v: position %d holds version %d", versionNumbers(seen), i, v.GetVersion())
-		}
 		if i > 0 && v.GetStep() <= seen[i-1].GetStep() {
 			t.Errorf("version %d at step %d, not after version %d's step %d", v.GetVersion(), v.GetStep(), i, seen[i-1].GetStep())
 		}
@@ -128,7 +122,6 @@ func TestLearnerKillResume(t *testing.T) {
 	if uint64(len(seen)) != final.GetVersion() {
 		t.Errorf("coordinator has %d versions, the learner ended at %d", len(seen), final.GetVersion())
 	}
-	checkDigests(t, cfg.CoordinatorAddrs(), seen)
 }
 
 // resumedAt reads the step and version the learner's last "resumed" log line names (the status
@@ -194,6 +187,23 @@ func watchVersions(t *testing.T, addrs string) func() []*tsdv1.PolicyVersion {
 		defer mu.Unlock()
 		return append([]*tsdv1.PolicyVersion(nil), seen...)
 	}
+}
+
+// checkWatchedVersions waits until the watch has delivered version last, then requires the watched
+// versions to be 1, 2, 3, … each with the digest the coordinator holds; it returns them.
+func checkWatchedVersions(t *testing.T, addrs string, last uint64, versions func() []*tsdv1.PolicyVersion) []*tsdv1.PolicyVersion {
+	t.Helper()
+	waitFor(t, 10*time.Second, "the watch to deliver the last version", func() bool {
+		return uint64(len(versions())) >= last
+	})
+	seen := versions()
+	for i, v := range seen {
+		if v.GetVersion() != uint64(i+1) {
+			t.Fatalf("watched versions %v: position %d holds version %d", versionNumbers(seen), i, v.GetVersion())
+		}
+	}
+	checkDigests(t, addrs, seen)
+	return seen
 }
 
 // checkDigests requires the coordinator to hold, for each watched version, the same digest the

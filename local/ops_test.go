@@ -65,16 +65,7 @@ func TestLearnerSurvivesQuorumOutage(t *testing.T) {
 	}
 	final := finish(t, sys, 2)
 	checkExactlyOnce(t, cfg.DataDir)
-	waitFor(t, 10*time.Second, "the watch to deliver the last version", func() bool {
-		return uint64(len(versions())) >= final.GetVersion()
-	})
-	seen := versions()
-	for i, v := range seen {
-		if v.GetVersion() != uint64(i+1) {
-			t.Fatalf("watched versions %v: position %d holds version %d", versionNumbers(seen), i, v.GetVersion())
-		}
-	}
-	checkDigests(t, cfg.CoordinatorAddrs(), seen)
+	checkWatchedVersions(t, cfg.CoordinatorAddrs(), final.GetVersion(), versions)
 	if b, err := os.ReadFile(filepath.Join(cfg.DataDir, "logs", "learner.log")); err == nil {
 		// Which of the two paths renewed the lapsed lease after each outage depends on which
 		// request the thawed coordinator applies first: the learner's periodic renewal, or its
